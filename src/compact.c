@@ -1,0 +1,68 @@
+/*-------------------------------------------------------------------------
+ * compact.c
+ *	  Module entry point: settings, hooks and callbacks.
+ *
+ * compact must be loaded through shared_preload_libraries: its hooks keep
+ * the fragment directories in step with DROP and CREATE DATABASE, and later
+ * layers need shared memory and a WAL resource manager, all of which can only
+ * be set up at postmaster start.  Loading it any other way is an error.
+ *
+ * IDENTIFICATION
+ *	  src/compact.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "compact.h"
+
+PG_MODULE_MAGIC;
+
+int			compact_compression_level = 1;
+int			compact_row_group_size = 10000;
+int			compact_write_buffer_kb = 65536;
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("compact must be loaded via shared_preload_libraries"),
+				 errhint("Add compact to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	DefineCustomIntVariable("compact.compression_level",
+							"zstd compression level of fragment pages.",
+							"Negative levels trade size for speed; 0 means zstd's default.",
+							&compact_compression_level,
+							1, -7, 19,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("compact.row_group_size",
+							"Rows per row group in newly written fragments.",
+							NULL,
+							&compact_row_group_size,
+							10000, 1000, 1000000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("compact.write_buffer_size",
+							"Memory a transaction buffers per table before it writes a fragment.",
+							NULL,
+							&compact_write_buffer_kb,
+							65536, 1024, MAX_KILOBYTES,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("compact");
+
+	CompactWriteStateInit();
+	CompactDdlInit();
+	CompactUtilityInit();
+}

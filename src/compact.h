@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ * compact.h
+ *	  Settings and start-up wiring shared by every layer of compact.
+ *
+ * IDENTIFICATION
+ *	  src/compact.h
+ *-------------------------------------------------------------------------
+ */
+#ifndef COMPACT_COMPACT_H
+#define COMPACT_COMPACT_H
+
+/* GUCs (compact.c) */
+extern int	compact_compression_level;
+extern int	compact_row_group_size;
+extern int	compact_write_buffer_kb;
+
+/* compact.c */
+extern void _PG_init(void);
+
+/* tableam/write_state.c */
+extern void CompactWriteStateInit(void);
+
+/* tableam/ddl.c */
+extern void CompactDdlInit(void);
+
+/* commands/utility.c */
+extern void CompactUtilityInit(void);
+
+#endif							/* COMPACT_COMPACT_H */

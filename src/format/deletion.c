@@ -1,0 +1,155 @@
+/*-------------------------------------------------------------------------
+ * deletion.c
+ *	  Encode and decode deletion vectors.
+ *
+ * Stored form: { kind u8, pad u8[3], nrows u32, count u32 } then either
+ * count row offsets (u32, strictly increasing) or a bitmap of nrows bits.
+ * Decoding validates everything, so a damaged catalog value raises
+ * ERRCODE_DATA_CORRUPTED instead of touching memory it should not.
+ *
+ * IDENTIFICATION
+ *	  src/format/deletion.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "format/deletion.h"
+
+#define DV_KIND_LIST	1
+#define DV_KIND_BITMAP	2
+
+typedef struct DeletionHeader
+{
+	uint8		kind;
+	uint8		pad[3];
+	uint32		nrows;
+	uint32		count;
+} DeletionHeader;
+
+DeletionVector *
+DeletionVectorCreate(uint32 nrows)
+{
+	DeletionVector *dv = palloc(sizeof(DeletionVector));
+
+	dv->nrows = nrows;
+	dv->ndeleted = 0;
+	dv->bits = palloc0(nrows / 8 + 1);
+	return dv;
+}
+
+/* Set a bit; returns false if it was already set. */
+bool
+DeletionVectorSet(DeletionVector *dv, uint32 row)
+{
+	Assert(row < dv->nrows);
+	if (DeletionVectorIsSet(dv, row))
+		return false;
+	dv->bits[row >> 3] |= (uint8) (1 << (row & 7));
+	dv->ndeleted++;
+	return true;
+}
+
+/*
+ * Encode a sorted, duplicate-free list of row offsets of a fragment of nrows
+ * rows.
+ */
+bytea *
+DeletionVectorEncode(const uint32 *rows, uint32 count, uint32 nrows)
+{
+	Size		listsize = (Size) count * sizeof(uint32);
+	Size		bitmapsize = nrows / 8 + 1;
+	bool		aslist = listsize <= bitmapsize;
+	Size		size = sizeof(DeletionHeader) + (aslist ? listsize : bitmapsize);
+	bytea	   *result = palloc0(VARHDRSZ + size);
+	DeletionHeader *hdr = (DeletionHeader *) VARDATA(result);
+	char	   *body = (char *) hdr + sizeof(DeletionHeader);
+
+	SET_VARSIZE(result, VARHDRSZ + size);
+	hdr->kind = aslist ? DV_KIND_LIST : DV_KIND_BITMAP;
+	hdr->nrows = nrows;
+	hdr->count = count;
+	if (aslist)
+		memcpy(body, rows, listsize);
+	else
+	{
+		uint8	   *bits = (uint8 *) body;
+
+		for (uint32 i = 0; i < count; i++)
+			bits[rows[i] >> 3] |= (uint8) (1 << (rows[i] & 7));
+	}
+	return result;
+}
+
+static void
+DeletionCorrupted(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("deletion vector is corrupted"),
+			 errdetail("%s", what)));
+}
+
+static const DeletionHeader *
+DeletionHeaderCheck(bytea *data)
+{
+	Size		len = VARSIZE_ANY_EXHDR(data);
+	const DeletionHeader *hdr;
+
+	if (len < sizeof(DeletionHeader))
+		DeletionCorrupted("The value is shorter than its header.");
+	hdr = (const DeletionHeader *) VARDATA_ANY(data);
+	if (hdr->kind == DV_KIND_LIST)
+	{
+		if (len != sizeof(DeletionHeader) + (Size) hdr->count * sizeof(uint32))
+			DeletionCorrupted("The row list has the wrong length.");
+	}
+	else if (hdr->kind == DV_KIND_BITMAP)
+	{
+		if (len != sizeof(DeletionHeader) + hdr->nrows / 8 + 1)
+			DeletionCorrupted("The bitmap has the wrong length.");
+	}
+	else
+		DeletionCorrupted("Unknown encoding.");
+	return hdr;
+}
+
+uint32
+DeletionVectorEncodedCount(bytea *data)
+{
+	return DeletionHeaderCheck(data)->count;
+}
+
+/*
+ * OR a stored deletion vector into dv.  The data may be unaligned (a short
+ * varlena straight from a heap tuple).
+ */
+void
+DeletionVectorMerge(DeletionVector *dv, bytea *data)
+{
+	const DeletionHeader *hdr = DeletionHeaderCheck(data);
+	const char *body = (const char *) hdr + sizeof(DeletionHeader);
+
+	if (hdr->nrows != dv->nrows)
+		DeletionCorrupted("The vector does not match the fragment's row count.");
+
+	if (hdr->kind == DV_KIND_LIST)
+	{
+		for (uint32 i = 0; i < hdr->count; i++)
+		{
+			uint32		row;
+
+			memcpy(&row, body + i * sizeof(uint32), sizeof(uint32));
+			if (row >= dv->nrows)
+				DeletionCorrupted("A row offset is past the end of the fragment.");
+			DeletionVectorSet(dv, row);
+		}
+	}
+	else
+	{
+		const uint8 *bits = (const uint8 *) body;
+
+		for (uint32 i = 0; i < dv->nrows; i++)
+			if ((bits[i >> 3] >> (i & 7)) & 1)
+				DeletionVectorSet(dv, i);
+	}
+}

@@ -1,0 +1,265 @@
+/*-------------------------------------------------------------------------
+ * modify.c
+ *	  DELETE, UPDATE and row locks on compact tables.
+ *
+ * Rows carry no xmax, so concurrent writers meet on a lock instead: before
+ * it deletes or locks a row, a transaction takes a lock on the row's
+ * fragment (an advisory-class lock tag: database, storage, fragment id),
+ * ExclusiveLock to delete or update, ShareLock for FOR SHARE / FOR KEY SHARE.
+ * The lock is held to the end of the transaction, and deletions become
+ * catalog rows at commit, before the lock is released.  So once the lock is
+ * granted, every deletion of that fragment by another transaction is
+ * committed (or gone with an abort) and the deletion vectors read then are
+ * final for as long as we hold it.  If they hold our row, it was deleted by
+ * a transaction our snapshot does not see: TM_Deleted, which the executor
+ * turns into "skip the row" under READ COMMITTED and a serialization failure
+ * under REPEATABLE READ, as for heap.
+ *
+ * The lock is coarser than heap's row locks: writers of different rows of
+ * one fragment wait for each other, and can deadlock where heap would not.
+ * An UPDATE is a delete plus an insert; concurrent updaters of one row see
+ * TM_Deleted rather than following an update chain.
+ *
+ * IDENTIFICATION
+ *	  src/tableam/modify.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "tableam/tableam.h"
+
+/* locktag_field4 of our fragment locks; pg_advisory_* use 1 and 2 */
+#define COMPACT_LOCKTAG_FRAGMENT	0x4301
+
+typedef struct LockedFragmentKey
+{
+	Oid			relnode;
+	int32		pad;
+	int64		fragment_id;
+} LockedFragmentKey;
+
+typedef struct LockedFragment
+{
+	LockedFragmentKey key;
+	LOCKMODE	mode;			/* strongest held */
+	SubTransactionId subid;		/* that took it */
+	int64		first_row;
+	int64		row_count;
+	DeletionVector *committed;	/* deletions committed by others */
+} LockedFragment;
+
+static MemoryContext ModifyContext = NULL;
+static HTAB *Locked = NULL;
+
+void
+ModifyStateReset(void)
+{
+	ModifyContext = NULL;
+	Locked = NULL;
+}
+
+/*
+ * Locks taken in an aborted subtransaction are released with it; on
+ * subcommit they pass to the parent.
+ */
+void
+ModifyStateSubXact(bool commit, SubTransactionId mysubid,
+				   SubTransactionId parentsubid)
+{
+	HASH_SEQ_STATUS status;
+	LockedFragment *lf;
+
+	if (Locked == NULL)
+		return;
+	hash_seq_init(&status, Locked);
+	while ((lf = hash_seq_search(&status)) != NULL)
+	{
+		if (lf->subid != mysubid)
+			continue;
+		if (commit)
+			lf->subid = parentsubid;
+		else
+			hash_search(Locked, &lf->key, HASH_REMOVE, NULL);
+	}
+}
+
+static LockedFragment *
+LockedLookup(Oid relnode, int64 fragment_id, bool create, bool *found)
+{
+	LockedFragmentKey key;
+
+	if (Locked == NULL)
+	{
+		HASHCTL		ctl;
+
+		ModifyContext = AllocSetContextCreate(TopTransactionContext,
+											  "compact row locks",
+											  ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = sizeof(LockedFragmentKey);
+		ctl.entrysize = sizeof(LockedFragment);
+		ctl.hcxt = ModifyContext;
+		Locked = hash_create("compact locked fragments", 64, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.relnode = relnode;
+	key.fragment_id = fragment_id;
+	return hash_search(Locked, &key, create ? HASH_ENTER : HASH_FIND, found);
+}
+
+/*
+ * Lock the fragment that holds rownum in the given mode and return its
+ * state, or NULL if the lock is not available and we may not wait.
+ */
+static LockedFragment *
+LockFragment(Relation rel, int64 rownum, LOCKMODE mode, LockWaitPolicy policy)
+{
+	FragmentMeta meta;
+	LockedFragment *lf;
+	bool		found;
+	LOCKTAG		tag;
+
+	if (!CompactFragmentOfRow(rel, rownum, &meta))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("row " INT64_FORMAT " of compact table \"%s\" is in no fragment",
+						rownum, RelationGetRelationName(rel))));
+
+	lf = LockedLookup(rel->rd_node.relNode, meta.fragment_id, false, &found);
+	if (lf != NULL && lf->mode >= mode)
+		return lf;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, rel->rd_node.relNode,
+						 (uint32) meta.fragment_id, COMPACT_LOCKTAG_FRAGMENT);
+	if (LockAcquire(&tag, mode, false, policy != LockWaitBlock) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		if (policy == LockWaitError)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not obtain lock on row in relation \"%s\"",
+							RelationGetRelationName(rel))));
+		return NULL;
+	}
+
+	lf = LockedLookup(rel->rd_node.relNode, meta.fragment_id, true, &found);
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(ModifyContext);
+
+		lf->mode = NoLock;
+		lf->first_row = meta.first_row;
+		lf->row_count = meta.row_count;
+		lf->committed = DeletionLoad(rel->rd_node.relNode, &meta, SnapshotSelf);
+		lf->subid = GetCurrentSubTransactionId();
+		MemoryContextSwitchTo(old);
+	}
+	lf->mode = Max(lf->mode, mode);
+	return lf;
+}
+
+static TM_Result
+DeletedByOther(ItemPointerData tid, TM_FailureData *tmfd)
+{
+	tmfd->ctid = tid;
+	tmfd->xmax = InvalidTransactionId;
+	tmfd->cmax = InvalidCommandId;
+	tmfd->traversed = false;
+	return TM_Deleted;
+}
+
+/*
+ * Delete a row (or, with mode LockTupleExclusive from UPDATE, its old
+ * version): the shared code of tuple_delete and tuple_update.
+ */
+TM_Result
+CompactDeleteRow(Relation rel, int64 rownum, CommandId cid, Snapshot snapshot,
+				 Snapshot crosscheck, bool wait, TM_FailureData *tmfd,
+				 LockTupleMode mode)
+{
+	ItemPointerData tid;
+	CommandId	cmax;
+	LockedFragment *lf;
+
+	CompactRowNumberToTid(rownum, &tid);
+
+	if (WriteStateIsDeleted(rel->rd_node, rownum, NULL, &cmax))
+	{
+		tmfd->ctid = tid;
+		tmfd->xmax = GetCurrentTransactionId();
+		tmfd->cmax = cmax;
+		tmfd->traversed = false;
+		return TM_SelfModified;
+	}
+
+	/* our own rows need no lock: nobody else can see them */
+	if (WriteStateFindRow(rel->rd_node, rownum) == NULL)
+	{
+		lf = LockFragment(rel, rownum, ExclusiveLock,
+						  wait ? LockWaitBlock : LockWaitSkip);
+		if (lf == NULL)
+			return TM_WouldBlock;
+		if (lf->committed &&
+			DeletionVectorIsSet(lf->committed, (uint32) (rownum - lf->first_row)))
+			return DeletedByOther(tid, tmfd);
+		if (crosscheck != InvalidSnapshot &&
+			!CompactFetchRow(rel, rownum, crosscheck, NULL))
+		{
+			tmfd->ctid = tid;
+			tmfd->xmax = InvalidTransactionId;
+			tmfd->cmax = InvalidCommandId;
+			tmfd->traversed = false;
+			return TM_Updated;
+		}
+	}
+
+	WriteStatePendingDelete(rel->rd_node, rownum, cid);
+	return TM_Ok;
+}
+
+/*
+ * tuple_lock: SELECT ... FOR UPDATE/SHARE, foreign key checks, EPQ.
+ */
+TM_Result
+compact_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
+				   TupleTableSlot *slot, CommandId cid, LockTupleMode mode,
+				   LockWaitPolicy wait_policy, uint8 flags,
+				   TM_FailureData *tmfd)
+{
+	int64		rownum = CompactTidToRowNumber(tid);
+	CommandId	cmax;
+
+	tmfd->traversed = false;
+	if (WriteStateIsDeleted(rel->rd_node, rownum, NULL, &cmax))
+	{
+		tmfd->ctid = *tid;
+		tmfd->xmax = GetCurrentTransactionId();
+		tmfd->cmax = cmax;
+		return TM_SelfModified;
+	}
+
+	if (WriteStateFindRow(rel->rd_node, rownum) == NULL)
+	{
+		LockedFragment *lf;
+
+		lf = LockFragment(rel, rownum,
+						  mode >= LockTupleNoKeyExclusive ? ExclusiveLock : ShareLock,
+						  wait_policy);
+		if (lf == NULL)
+			return TM_WouldBlock;
+		if (lf->committed &&
+			DeletionVectorIsSet(lf->committed, (uint32) (rownum - lf->first_row)))
+			return DeletedByOther(*tid, tmfd);
+	}
+
+	if (!CompactFetchRow(rel, rownum, SnapshotAny, slot))
+		return DeletedByOther(*tid, tmfd);
+	return TM_Ok;
+}

@@ -1,0 +1,605 @@
+/*-------------------------------------------------------------------------
+ * scan.c
+ *	  Sequential scans of compact tables.
+ *
+ * A scan reads, in row-number order, the "sources" its snapshot sees: the
+ * fragments of the manifest and, for the scanning transaction, its own write
+ * segments still in memory.  A fragment is read one row group at a time,
+ * every column decoded into arrays in a per-batch memory context; a slot
+ * handed out points into that memory until the next call.  Rows are skipped
+ * when a deletion vector the snapshot sees, or this transaction's pending
+ * deletes, mark them.
+ *
+ * The position is (source, row group, row) of the last row returned, so a
+ * scan can move forward and backward (SCROLL cursors).  A parallel scan
+ * hands out whole sources through an atomic counter; when the leader has
+ * changes of its own in memory, the workers cannot see them, so the leader
+ * then scans everything alone.
+ *
+ * IDENTIFICATION
+ *	  src/tableam/scan.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/relscan.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/procarray.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "format/files.h"
+#include "tableam/tableam.h"
+
+typedef struct ScanSource
+{
+	int64		first_row;
+	FragmentMeta *meta;			/* a fragment, or */
+	WriteSegment *seg;			/* a write segment of this transaction */
+	int			nrows;			/* segment rows when the scan began */
+} ScanSource;
+
+typedef struct CompactParallelScanData
+{
+	ParallelTableScanDescData base;
+	pg_atomic_uint64 next_source;
+	bool		leader_only;
+} CompactParallelScanData;
+
+typedef struct CompactScanDescData
+{
+	TableScanDescData rs_base;
+	MemoryContext scancxt;
+	MemoryContext batchcxt;
+	TupleDesc	desc;
+	Snapshot	listsnap;		/* snapshot that lists fragments */
+	bool		unregister;		/* listsnap is ours to unregister */
+	SnapshotData nonvacuumable;
+
+	ScanSource *sources;
+	int			nsources;
+	bool		started;
+	bool		parallel;
+
+	/* position of the last row returned */
+	int			src;
+	int			rg;
+	int			row;
+
+	/* the loaded source */
+	int			loaded;
+	FragmentReader *reader;
+	DeletionVector *dv;
+	uint32		visible_rows;
+	int		   *colmap;			/* attnum - 1 -> reader column or -1 */
+	int			nrg;
+	int		   *rg_start;		/* first offset of each row group */
+
+	/* the loaded batch */
+	int			batch_rg;
+	int			batch_rows;
+	Datum	  **values;			/* per attribute */
+	bool	  **isnull;
+
+	bool		own_deletes;
+	bool		include_deleted;
+	bool		last_deleted;
+	bool		analyze_done;
+} CompactScanDescData;
+
+typedef CompactScanDescData *CompactScanDesc;
+
+static int
+CompareSources(const void *a, const void *b)
+{
+	const ScanSource *x = a;
+	const ScanSource *y = b;
+
+	return x->first_row < y->first_row ? -1 : (x->first_row > y->first_row ? 1 : 0);
+}
+
+/*
+ * List what the scan will read: fragments, then own segments, sorted by row
+ * number.
+ */
+static void
+ScanListSources(CompactScanDesc scan)
+{
+	Relation	rel = scan->rs_base.rs_rd;
+	List	   *fragments = ManifestList(rel->rd_node.relNode, scan->listsnap);
+	List	   *segments = WriteStateSegments(rel->rd_node);
+	ListCell   *lc;
+	int			n = 0;
+
+	scan->sources = palloc(sizeof(ScanSource) *
+						   Max(list_length(fragments) + list_length(segments), 1));
+	foreach(lc, fragments)
+	{
+		FragmentMeta *meta = lfirst(lc);
+
+		scan->sources[n].first_row = meta->first_row;
+		scan->sources[n].meta = meta;
+		scan->sources[n].seg = NULL;
+		scan->sources[n].nrows = 0;
+		n++;
+	}
+	foreach(lc, segments)
+	{
+		WriteSegment *seg = lfirst(lc);
+
+		scan->sources[n].first_row = seg->first_row;
+		scan->sources[n].meta = NULL;
+		scan->sources[n].seg = seg;
+		scan->sources[n].nrows = seg->nrows;
+		n++;
+	}
+	scan->nsources = n;
+	qsort(scan->sources, n, sizeof(ScanSource), CompareSources);
+}
+
+TableScanDesc
+compact_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
+				   ParallelTableScanDesc pscan, uint32 flags)
+{
+	MemoryContext scancxt = AllocSetContextCreate(CurrentMemoryContext,
+												  "compact scan",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(scancxt);
+	CompactScanDesc scan = palloc0(sizeof(CompactScanDescData));
+
+	scan->rs_base.rs_rd = rel;
+	scan->rs_base.rs_snapshot = snapshot;
+	scan->rs_base.rs_nkeys = nkeys;
+	scan->rs_base.rs_key = key;
+	scan->rs_base.rs_flags = flags;
+	scan->rs_base.rs_parallel = pscan;
+	scan->scancxt = scancxt;
+	scan->batchcxt = AllocSetContextCreate(scancxt, "compact scan batch",
+										   ALLOCSET_DEFAULT_SIZES);
+	scan->desc = RelationGetDescr(rel);
+	scan->loaded = -1;
+	scan->batch_rg = -1;
+
+	if (snapshot == NULL)
+	{
+		/* ANALYZE: read what is committed now */
+		scan->listsnap = RegisterSnapshot(GetLatestSnapshot());
+		scan->rs_base.rs_snapshot = scan->listsnap;
+		scan->unregister = true;
+	}
+	else if (snapshot->snapshot_type == SNAPSHOT_ANY)
+	{
+		/*
+		 * Every row that someone may still see: fragments whose manifest
+		 * rows are not dead, and deleted rows too (the caller asks which).
+		 */
+		InitNonVacuumableSnapshot(scan->nonvacuumable, GlobalVisTestFor(rel));
+		scan->listsnap = &scan->nonvacuumable;
+	}
+	else
+		scan->listsnap = snapshot;
+
+	ScanListSources(scan);
+	scan->own_deletes = WriteStateHasDeletes(rel->rd_node);
+
+	if (pscan != NULL)
+	{
+		CompactParallelScanData *shared = (CompactParallelScanData *) pscan;
+
+		scan->parallel = true;
+		if (shared->leader_only)
+		{
+			if (IsParallelWorker())
+				scan->nsources = 0;
+			scan->parallel = false;
+		}
+	}
+
+	MemoryContextSwitchTo(old);
+	return (TableScanDesc) scan;
+}
+
+static void
+ScanCloseSource(CompactScanDesc scan)
+{
+	if (scan->reader)
+		FragmentReaderClose(scan->reader);
+	scan->reader = NULL;
+	scan->dv = NULL;
+	scan->loaded = -1;
+	scan->batch_rg = -1;
+}
+
+void
+compact_scan_end(TableScanDesc sscan)
+{
+	CompactScanDesc scan = (CompactScanDesc) sscan;
+
+	ScanCloseSource(scan);
+	for (int i = 0; i < scan->nsources; i++)
+		if (scan->sources[i].seg)
+			WriteSegmentUnpin(scan->sources[i].seg);
+	if (scan->unregister)
+		UnregisterSnapshot(scan->listsnap);
+	if (scan->rs_base.rs_flags & SO_TEMP_SNAPSHOT)
+		UnregisterSnapshot(scan->rs_base.rs_snapshot);
+	MemoryContextDelete(scan->scancxt);
+}
+
+void
+compact_scan_rescan(TableScanDesc sscan, ScanKey key, bool set_params,
+					bool allow_strat, bool allow_sync, bool allow_pagemode)
+{
+	CompactScanDesc scan = (CompactScanDesc) sscan;
+
+	ScanCloseSource(scan);
+	scan->started = false;
+	scan->own_deletes = WriteStateHasDeletes(scan->rs_base.rs_rd->rd_node);
+}
+
+/*
+ * Make source i the loaded one: open its file and read its deletion vector.
+ */
+static void
+ScanLoadSource(CompactScanDesc scan, int i)
+{
+	ScanSource *source = &scan->sources[i];
+	Relation	rel = scan->rs_base.rs_rd;
+	MemoryContext old;
+
+	if (scan->loaded == i)
+		return;
+	ScanCloseSource(scan);
+	old = MemoryContextSwitchTo(scan->scancxt);
+	if (source->seg)
+	{
+		scan->nrg = source->nrows > 0 ? 1 : 0;
+		scan->visible_rows = source->nrows;
+	}
+	else
+	{
+		FragmentMeta *meta = source->meta;
+		char	   *path = CompactFragmentPath(MyDatabaseId, rel->rd_node.relNode,
+											   meta->fragment_id, meta->file_xid);
+		int			start = 0;
+
+		scan->reader = FragmentReaderOpen(path);
+		if (FragmentReaderNumRows(scan->reader) != meta->row_count)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("fragment file \"%s\" does not match the manifest", path),
+					 errdetail("The file holds " INT64_FORMAT " rows, the manifest says " INT64_FORMAT ".",
+							   FragmentReaderNumRows(scan->reader), meta->row_count)));
+		scan->nrg = FragmentReaderNumRowGroups(scan->reader);
+		if (scan->rg_start)
+			pfree(scan->rg_start);
+		scan->rg_start = palloc(sizeof(int) * (scan->nrg + 1));
+		for (int rg = 0; rg < scan->nrg; rg++)
+		{
+			scan->rg_start[rg] = start;
+			start += FragmentReaderRowGroupRows(scan->reader, rg);
+		}
+		scan->rg_start[scan->nrg] = start;
+		if (scan->colmap == NULL)
+			scan->colmap = palloc(sizeof(int) * Max(scan->desc->natts, 1));
+		for (int a = 0; a < scan->desc->natts; a++)
+			scan->colmap[a] = TupleDescAttr(scan->desc, a)->attisdropped ? -1 :
+				FragmentReaderFindColumn(scan->reader, a + 1);
+		scan->dv = DeletionLoad(rel->rd_node.relNode, meta, scan->listsnap);
+		scan->visible_rows = FragmentVisibleRows(meta, scan->rs_base.rs_snapshot);
+	}
+	scan->loaded = i;
+	MemoryContextSwitchTo(old);
+}
+
+/* Decode row group rg of the loaded source into the batch arrays. */
+static void
+ScanLoadBatch(CompactScanDesc scan, int rg)
+{
+	ScanSource *source = &scan->sources[scan->loaded];
+	int			natts = scan->desc->natts;
+	MemoryContext old;
+
+	if (scan->batch_rg == rg)
+		return;
+	MemoryContextReset(scan->batchcxt);
+	old = MemoryContextSwitchTo(scan->batchcxt);
+	scan->values = palloc(sizeof(Datum *) * Max(natts, 1));
+	scan->isnull = palloc(sizeof(bool *) * Max(natts, 1));
+
+	if (source->seg)
+	{
+		WriteSegment *seg = source->seg;
+
+		scan->batch_rows = source->nrows;
+		for (int a = 0; a < natts; a++)
+		{
+			if (a < seg->natts)
+			{
+				scan->values[a] = seg->values[a];
+				scan->isnull[a] = seg->isnull[a];
+			}
+			else
+			{
+				Datum		v;
+				bool		n;
+
+				CompactFillMissing(scan->desc, a + 1, &v, &n);
+				scan->values[a] = palloc(sizeof(Datum) * Max(scan->batch_rows, 1));
+				scan->isnull[a] = palloc(sizeof(bool) * Max(scan->batch_rows, 1));
+				for (int r = 0; r < scan->batch_rows; r++)
+				{
+					scan->values[a][r] = v;
+					scan->isnull[a][r] = n;
+				}
+			}
+		}
+	}
+	else
+	{
+		int			nrows = FragmentReaderRowGroupRows(scan->reader, rg);
+
+		scan->batch_rows = nrows;
+		for (int a = 0; a < natts; a++)
+		{
+			scan->values[a] = palloc(sizeof(Datum) * Max(nrows, 1));
+			scan->isnull[a] = palloc(sizeof(bool) * Max(nrows, 1));
+			if (scan->colmap[a] >= 0)
+				FragmentReaderReadColumn(scan->reader, rg, scan->colmap[a],
+										 scan->values[a], scan->isnull[a]);
+			else
+			{
+				Datum		v;
+				bool		n;
+
+				CompactFillMissing(scan->desc, a + 1, &v, &n);
+				for (int r = 0; r < nrows; r++)
+				{
+					scan->values[a][r] = v;
+					scan->isnull[a][r] = n;
+				}
+			}
+		}
+	}
+	scan->batch_rg = rg;
+	MemoryContextSwitchTo(old);
+}
+
+/* Next source for a parallel participant, or nsources when none is left. */
+static int
+ScanClaimSource(CompactScanDesc scan)
+{
+	CompactParallelScanData *shared = (CompactParallelScanData *) scan->rs_base.rs_parallel;
+	uint64		next = pg_atomic_fetch_add_u64(&shared->next_source, 1);
+
+	return next < (uint64) scan->nsources ? (int) next : scan->nsources;
+}
+
+/*
+ * Move the position one row in the given direction, loading sources and
+ * batches on the way.  Returns false past either end.
+ */
+static bool
+ScanStep(CompactScanDesc scan, ScanDirection dir)
+{
+	bool		forward = ScanDirectionIsForward(dir) || scan->parallel;
+
+	if (!scan->started)
+	{
+		scan->started = true;
+		scan->src = forward ? -1 : scan->nsources;
+		scan->rg = 0;
+		scan->row = 0;
+		scan->batch_rows = 0;
+		if (forward)
+			goto next_source;
+		goto prev_source;
+	}
+
+	if (scan->src < 0 || scan->src >= scan->nsources)
+	{
+		/* at an end: turning around starts from that end */
+		if (forward && scan->src < 0)
+			goto next_source;
+		if (!forward && scan->src >= scan->nsources)
+			goto prev_source;
+		return false;
+	}
+
+	if (forward)
+	{
+		if (++scan->row < scan->batch_rows)
+			return true;
+		while (++scan->rg < scan->nrg)
+		{
+			ScanLoadBatch(scan, scan->rg);
+			scan->row = 0;
+			if (scan->batch_rows > 0)
+				return true;
+		}
+next_source:
+		for (;;)
+		{
+			scan->src = scan->parallel ? ScanClaimSource(scan) : scan->src + 1;
+			if (scan->src >= scan->nsources)
+			{
+				scan->src = scan->nsources;
+				return false;
+			}
+			ScanLoadSource(scan, scan->src);
+			for (scan->rg = 0; scan->rg < scan->nrg; scan->rg++)
+			{
+				ScanLoadBatch(scan, scan->rg);
+				scan->row = 0;
+				if (scan->batch_rows > 0)
+					return true;
+			}
+		}
+	}
+	else
+	{
+		if (--scan->row >= 0)
+			return true;
+		while (--scan->rg >= 0)
+		{
+			ScanLoadBatch(scan, scan->rg);
+			scan->row = scan->batch_rows - 1;
+			if (scan->batch_rows > 0)
+				return true;
+		}
+prev_source:
+		for (;;)
+		{
+			if (--scan->src < 0)
+			{
+				scan->src = -1;
+				return false;
+			}
+			ScanLoadSource(scan, scan->src);
+			for (scan->rg = scan->nrg - 1; scan->rg >= 0; scan->rg--)
+			{
+				ScanLoadBatch(scan, scan->rg);
+				scan->row = scan->batch_rows - 1;
+				if (scan->batch_rows > 0)
+					return true;
+			}
+		}
+	}
+}
+
+bool
+compact_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
+						 TupleTableSlot *slot)
+{
+	CompactScanDesc scan = (CompactScanDesc) sscan;
+	Relation	rel = sscan->rs_rd;
+	Snapshot	snapshot = sscan->rs_snapshot;
+	int			natts = scan->desc->natts;
+
+	ExecClearTuple(slot);
+	while (ScanStep(scan, direction))
+	{
+		ScanSource *source = &scan->sources[scan->src];
+		uint32		offset;
+		bool		deleted = false;
+		int64		rownum;
+
+		CHECK_FOR_INTERRUPTS();
+		if (source->seg)
+		{
+			offset = scan->row;
+			if (!WriteStateRowVisible(source->seg, scan->row, snapshot))
+				continue;
+		}
+		else
+		{
+			offset = scan->rg_start[scan->rg] + scan->row;
+			if (offset >= scan->visible_rows)
+				continue;
+			if (scan->dv && DeletionVectorIsSet(scan->dv, offset))
+				deleted = true;
+		}
+		rownum = source->first_row + offset;
+		if (!deleted && scan->own_deletes &&
+			WriteStateIsDeleted(rel->rd_node, rownum,
+								scan->include_deleted ? NULL : snapshot, NULL))
+			deleted = true;
+		if (deleted && !scan->include_deleted)
+			continue;
+
+		for (int a = 0; a < natts; a++)
+		{
+			slot->tts_values[a] = scan->values[a][scan->row];
+			slot->tts_isnull[a] = scan->isnull[a][scan->row];
+		}
+		ExecStoreVirtualTuple(slot);
+		CompactRowNumberToTid(rownum, &slot->tts_tid);
+		slot->tts_tableOid = RelationGetRelid(rel);
+		scan->last_deleted = deleted;
+		return true;
+	}
+	return false;
+}
+
+/* Index builds also want deleted rows, flagged. */
+void
+CompactScanSetIncludeDeleted(TableScanDesc sscan, bool include)
+{
+	((CompactScanDesc) sscan)->include_deleted = include;
+}
+
+bool
+CompactScanLastRowDeleted(TableScanDesc sscan)
+{
+	return ((CompactScanDesc) sscan)->last_deleted;
+}
+
+
+/* ----------------------------------------------------------------
+ * parallel scans
+ * ----------------------------------------------------------------
+ */
+
+Size
+compact_parallelscan_estimate(Relation rel)
+{
+	return sizeof(CompactParallelScanData);
+}
+
+Size
+compact_parallelscan_initialize(Relation rel, ParallelTableScanDesc pscan)
+{
+	CompactParallelScanData *shared = (CompactParallelScanData *) pscan;
+
+	shared->base.phs_relid = RelationGetRelid(rel);
+	shared->base.phs_syncscan = false;
+	pg_atomic_init_u64(&shared->next_source, 0);
+	shared->leader_only = WriteStateHasDeletes(rel->rd_node) ||
+		WriteStateBufferedRows(rel->rd_node) > 0;
+	return sizeof(CompactParallelScanData);
+}
+
+void
+compact_parallelscan_reinitialize(Relation rel, ParallelTableScanDesc pscan)
+{
+	CompactParallelScanData *shared = (CompactParallelScanData *) pscan;
+
+	pg_atomic_write_u64(&shared->next_source, 0);
+}
+
+
+/* ----------------------------------------------------------------
+ * ANALYZE
+ *
+ * The table has one block as far as PostgreSQL knows (the metapage), so
+ * ANALYZE asks for block 0 once and samples from every row we return.
+ * ----------------------------------------------------------------
+ */
+
+bool
+compact_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
+								BufferAccessStrategy bstrategy)
+{
+	CompactScanDesc scan = (CompactScanDesc) sscan;
+
+	if (scan->analyze_done)
+		return false;
+	scan->analyze_done = true;
+	return true;
+}
+
+bool
+compact_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
+								double *liverows, double *deadrows,
+								TupleTableSlot *slot)
+{
+	if (compact_scan_getnextslot(sscan, ForwardScanDirection, slot))
+	{
+		*liverows += 1;
+		return true;
+	}
+	return false;
+}
