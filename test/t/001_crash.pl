@@ -1,0 +1,95 @@
+# Crash safety of compact tables: immediate shutdowns after commits and in
+# the middle of a large insert lose no committed row, duplicate none, keep
+# no uncommitted row, and VACUUM then removes the files the crash orphaned.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('crash');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'compact'");
+$node->start;
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION compact;
+	CREATE TABLE t (id int, payload text) USING compact;
+	CREATE INDEX t_id ON t (id);
+});
+for my $i (0 .. 4)
+{
+	my $lo = $i * 1000 + 1;
+	my $hi = $lo + 999;
+	$node->safe_psql('postgres',
+		"INSERT INTO t SELECT g, md5(g::text) FROM generate_series($lo, $hi) g");
+}
+$node->safe_psql('postgres', 'DELETE FROM t WHERE id % 10 = 0');
+
+my $dir = $node->data_dir . '/pg_compact';
+my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
+my $relnode = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 't'");
+my $tabledir = "$dir/$dboid/$relnode";
+ok(-d $tabledir, 'fragment directory lives under pg_compact');
+
+sub count_files
+{
+	opendir(my $dh, $tabledir) or die "cannot open $tabledir: $!";
+	my @f = grep { /\.frag$/ } readdir($dh);
+	closedir($dh);
+	return scalar @f;
+}
+
+# crash right after commits
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', 'SELECT count(*), count(DISTINCT id), sum(id) FROM t'),
+	'4500|4500|11250000', 'committed rows survive an immediate shutdown, once each');
+
+# crash in the middle of a large insert that has already written fragments
+my $files_before = count_files();
+my $bg = $node->background_psql('postgres');
+$bg->query_safe('SET compact.write_buffer_size = 1024');
+$bg->query_until(qr/started/, q{
+	\echo started
+	BEGIN;
+	INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(100001, 3000000) g;
+});
+# wait until the open transaction has written at least two fragment files
+$node->poll_query_until('postgres',
+	"SELECT count(*) >= $files_before + 2 FROM pg_ls_dir('pg_compact/$dboid/$relnode') f WHERE f LIKE '%.frag'")
+  or die 'the large insert wrote no fragment';
+$node->stop('immediate');
+eval { $bg->quit; };
+$node->start;
+
+is($node->safe_psql('postgres', 'SELECT count(*), sum(id), max(id) FROM t'),
+	'4500|11250000|5000', 'no row of the interrupted insert is visible');
+ok(count_files() > $files_before, 'the crash left orphaned fragment files');
+$node->safe_psql('postgres', 'VACUUM t');
+is(count_files(), $node->safe_psql('postgres',
+	"SELECT count(*) FROM compact.manifest WHERE relfilenode = $relnode"),
+	'VACUUM removes the orphaned files');
+
+# the table works normally afterwards
+$node->safe_psql('postgres', "INSERT INTO t VALUES (-1, 'after')");
+is($node->safe_psql('postgres', 'SET enable_seqscan = off; SELECT payload FROM t WHERE id = -1'),
+	'after', 'inserts and index scans work after recovery');
+
+# a flipped byte gives an error naming the file, and the server stays up
+my $victim = (sort glob("$tabledir/*.frag"))[0];
+my $size = -s $victim;
+open(my $fh, '+<', $victim) or die $!;
+binmode $fh;
+seek($fh, int($size / 3), 0);
+read($fh, my $byte, 1);
+seek($fh, int($size / 3), 0);
+print $fh chr(ord($byte) ^ 0xFF);
+close($fh);
+my ($ret, $out, $err) = $node->psql('postgres', 'SELECT count(*), sum(length(payload)) FROM t');
+isnt($ret, 0, 'reading a damaged fragment fails');
+like($err, qr/fragment file ".*\.frag" is corrupted/, 'the error names the damaged file');
+is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server is still up');
+
+$node->stop;
+done_testing();
