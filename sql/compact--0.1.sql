@@ -35,7 +35,8 @@ CREATE TABLE compact.deletion (
 	relfilenode oid NOT NULL,
 	fragment_id bigint NOT NULL,
 	deleted_rows integer NOT NULL,
-	rows bytea NOT NULL
+	rows bytea NOT NULL,
+	successors bytea
 );
 CREATE INDEX deletion_fragment ON compact.deletion (relfilenode, fragment_id);
 

@@ -3,6 +3,15 @@
 CREATE EXTENSION IF NOT EXISTS compact;
 \set VERBOSITY terse
 
+-- a row digest, to compare a compact table with its heap twin
+CREATE OR REPLACE FUNCTION public.digest(rel regclass) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+	EXECUTE format('SELECT count(*) || '':'' || coalesce(md5(string_agg(x::text, '','' ORDER BY x::text)), ''-'') FROM %s x', rel) INTO r;
+	RETURN r;
+END $$;
+
 CREATE TABLE th (a int, b text);
 CREATE TABLE tc (LIKE th) USING compact;
 INSERT INTO th SELECT g, 'b' || g FROM generate_series(1, 1000) g;

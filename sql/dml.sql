@@ -2,6 +2,15 @@
 CREATE EXTENSION IF NOT EXISTS compact;
 \set VERBOSITY terse
 
+-- a row digest, to compare a compact table with its heap twin
+CREATE OR REPLACE FUNCTION public.digest(rel regclass) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+	EXECUTE format('SELECT count(*) || '':'' || coalesce(md5(string_agg(x::text, '','' ORDER BY x::text)), ''-'') FROM %s x', rel) INTO r;
+	RETURN r;
+END $$;
+
 CREATE TABLE dh (id int, grp int, val text, amount float8);
 CREATE TABLE dc (LIKE dh) USING compact;
 

@@ -55,7 +55,10 @@ SELECT count(*) AS fragments, sum(row_count) AS rows, bool_and(bytes > 0) AS siz
 	   sum(deleted_rows) AS deleted, bool_and(operation = 'insert') AS inserts
   FROM compact.fragments WHERE relation = 'types_compact'::regclass;
 SELECT pg_relation_size('types_compact') AS fork_bytes,
-	   compact.table_size('types_compact') > 1000000 AS counts_fragments;
+	   compact.table_size('types_compact') =
+	   pg_total_relation_size('types_compact') +
+	   (SELECT sum(bytes) FROM compact.fragments WHERE relation = 'types_compact'::regclass)
+	   AS counts_fragments;
 
 -- one fragment per transaction, not per statement
 CREATE TABLE small (a int, b text) USING compact;

@@ -25,11 +25,12 @@
 
 #include "catalog/metadata.h"
 
-#define Natts_deletion				4
+#define Natts_deletion				5
 #define Anum_deletion_relfilenode	1
 #define Anum_deletion_fragment_id	2
 #define Anum_deletion_deleted_rows	3
 #define Anum_deletion_rows			4
+#define Anum_deletion_successors	5
 
 /*
  * The deletion vector of a fragment as a snapshot sees it, or NULL if no
@@ -56,11 +57,17 @@ DeletionLoad(Oid relfilenode, const FragmentMeta *meta, Snapshot snapshot)
 		Datum		rows = heap_getattr(tuple, Anum_deletion_rows,
 										RelationGetDescr(rel), &isnull);
 
+		Datum		succ;
+
 		if (isnull)
 			continue;
 		if (dv == NULL)
 			dv = DeletionVectorCreate((uint32) meta->row_count);
 		DeletionVectorMerge(dv, DatumGetByteaPP(rows));
+		succ = heap_getattr(tuple, Anum_deletion_successors,
+							RelationGetDescr(rel), &isnull);
+		if (!isnull)
+			DeletionSuccessorsMerge(dv, DatumGetByteaPP(succ));
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -69,15 +76,17 @@ DeletionLoad(Oid relfilenode, const FragmentMeta *meta, Snapshot snapshot)
 
 /*
  * Record that the current transaction deleted the given rows (sorted
- * offsets) of a fragment of nrows rows.
+ * offsets) of a fragment of nrows rows; nsucc of them were updated, with
+ * the row numbers of their new versions in successors.
  */
 void
 DeletionInsert(Oid relfilenode, int64 fragment_id, uint32 nrows,
-			   const uint32 *rows, uint32 count)
+			   const uint32 *rows, uint32 count,
+			   const RowSuccessor *successors, int nsucc)
 {
 	Relation	rel = table_open(CompactCatalogRelid("deletion", false), RowExclusiveLock);
 	Datum		values[Natts_deletion];
-	bool		isnull[Natts_deletion] = {false, false, false, false};
+	bool		isnull[Natts_deletion] = {false, false, false, false, false};
 	HeapTuple	tuple;
 
 	values[Anum_deletion_relfilenode - 1] = ObjectIdGetDatum(relfilenode);
@@ -85,6 +94,11 @@ DeletionInsert(Oid relfilenode, int64 fragment_id, uint32 nrows,
 	values[Anum_deletion_deleted_rows - 1] = Int32GetDatum((int32) count);
 	values[Anum_deletion_rows - 1] =
 		PointerGetDatum(DeletionVectorEncode(rows, count, nrows));
+	if (nsucc > 0)
+		values[Anum_deletion_successors - 1] =
+			PointerGetDatum(DeletionSuccessorsEncode(successors, nsucc));
+	else
+		isnull[Anum_deletion_successors - 1] = true;
 	tuple = heap_form_tuple(RelationGetDescr(rel), values, isnull);
 	CompactCatalogInsert(rel, tuple, GetCurrentCommandId(true), 0);
 	heap_freetuple(tuple);

@@ -146,7 +146,7 @@ ManifestList(Oid relfilenode, Snapshot snapshot)
 	HeapTuple	tuple;
 	List	   *result = NIL;
 
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ,
+	ScanKeyInit(&key, Anum_manifest_relfilenode, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relfilenode));
 	scan = systable_beginscan_ordered(rel, index, snapshot, 1, &key);
 	while ((tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
@@ -176,9 +176,9 @@ ManifestFindRow(Oid relfilenode, int64 rownum, Snapshot snapshot,
 	HeapTuple	tuple;
 	bool		found = false;
 
-	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+	ScanKeyInit(&key[0], Anum_manifest_relfilenode, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relfilenode));
-	ScanKeyInit(&key[1], 2, BTLessEqualStrategyNumber, F_INT8LE,
+	ScanKeyInit(&key[1], Anum_manifest_first_row, BTLessEqualStrategyNumber, F_INT8LE,
 				Int64GetDatum(rownum));
 	scan = systable_beginscan_ordered(rel, index, snapshot, 2, key);
 	tuple = systable_getnext_ordered(scan, BackwardScanDirection);
@@ -250,7 +250,7 @@ DeleteByRelfilenode(const char *table, const char *index, Oid relfilenode)
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		return;
 	rel = table_open(relid, RowExclusiveLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ,
+	ScanKeyInit(&key, Anum_manifest_relfilenode, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relfilenode));
 	scan = systable_beginscan(rel, indexid, true, NULL, 1, &key);
 	while ((tuple = systable_getnext(scan)) != NULL)
@@ -286,9 +286,9 @@ ManifestReferences(Oid relfilenode, int64 fragment_id)
 	bool		found;
 
 	InitNonVacuumableSnapshot(snap, GlobalVisTestFor(rel));
-	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_OIDEQ,
+	ScanKeyInit(&key[0], Anum_manifest_relfilenode, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relfilenode));
-	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_INT8EQ,
+	ScanKeyInit(&key[1], Anum_manifest_fragment_id, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(fragment_id));
 	scan = systable_beginscan(rel, CompactCatalogRelid("manifest_pkey", false),
 							  true, &snap, 2, key);
@@ -363,7 +363,7 @@ ManifestRemovable(Oid relfilenode, TransactionId oldest_xmin)
 	HeapTuple	tuple;
 	List	   *result = NIL;
 
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ,
+	ScanKeyInit(&key, Anum_manifest_relfilenode, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(relfilenode));
 	scan = systable_beginscan(rel, CompactCatalogRelid("manifest_pkey", false),
 							  true, SnapshotAny, 1, &key);

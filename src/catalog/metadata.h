@@ -52,7 +52,8 @@ extern bytea *FragmentCidsEncode(const CommandId *cids, uint32 nrows);
 extern DeletionVector *DeletionLoad(Oid relfilenode, const FragmentMeta *meta,
 									Snapshot snapshot);
 extern void DeletionInsert(Oid relfilenode, int64 fragment_id, uint32 nrows,
-						   const uint32 *rows, uint32 count);
+						   const uint32 *rows, uint32 count,
+						   const RowSuccessor *successors, int nsucc);
 extern int64 DeletionCount(Oid relfilenode, Snapshot snapshot, int64 *bytes);
 
 /* helpers shared by manifest.c and deletions.c */

@@ -34,6 +34,8 @@ DeletionVectorCreate(uint32 nrows)
 	dv->nrows = nrows;
 	dv->ndeleted = 0;
 	dv->bits = palloc0(nrows / 8 + 1);
+	dv->nsuccessors = 0;
+	dv->successors = NULL;
 	return dv;
 }
 
@@ -152,4 +154,72 @@ DeletionVectorMerge(DeletionVector *dv, bytea *data)
 			if ((bits[i >> 3] >> (i & 7)) & 1)
 				DeletionVectorSet(dv, i);
 	}
+}
+
+/*
+ * Successors are stored as an array of RowSuccessor, sorted by offset.
+ */
+bytea *
+DeletionSuccessorsEncode(const RowSuccessor *successors, int count)
+{
+	Size		size = sizeof(RowSuccessor) * count;
+	bytea	   *result = palloc(VARHDRSZ + size);
+
+	SET_VARSIZE(result, VARHDRSZ + size);
+	memcpy(VARDATA(result), successors, size);
+	return result;
+}
+
+static int
+CompareSuccessors(const void *a, const void *b)
+{
+	uint32		x = ((const RowSuccessor *) a)->offset;
+	uint32		y = ((const RowSuccessor *) b)->offset;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* Add stored successors to dv (whose bits already mark those rows). */
+void
+DeletionSuccessorsMerge(DeletionVector *dv, bytea *data)
+{
+	Size		len = VARSIZE_ANY_EXHDR(data);
+	int			n = len / sizeof(RowSuccessor);
+
+	if (len % sizeof(RowSuccessor) != 0)
+		DeletionCorrupted("The successor list has the wrong length.");
+	if (n == 0)
+		return;
+	if (dv->successors == NULL)
+		dv->successors = palloc(sizeof(RowSuccessor) * n);
+	else
+		dv->successors = repalloc(dv->successors,
+								  sizeof(RowSuccessor) * (dv->nsuccessors + n));
+	memcpy(dv->successors + dv->nsuccessors, VARDATA_ANY(data), len);
+	for (int i = dv->nsuccessors; i < dv->nsuccessors + n; i++)
+		if (dv->successors[i].offset >= dv->nrows)
+			DeletionCorrupted("A successor's row offset is past the end of the fragment.");
+	dv->nsuccessors += n;
+	qsort(dv->successors, dv->nsuccessors, sizeof(RowSuccessor), CompareSuccessors);
+}
+
+/* The successor of an updated row, or -1 if the row was deleted. */
+int64
+DeletionVectorSuccessor(const DeletionVector *dv, uint32 offset)
+{
+	int			lo = 0;
+	int			hi = dv->nsuccessors - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (dv->successors[mid].offset == offset)
+			return dv->successors[mid].successor;
+		if (dv->successors[mid].offset < offset)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
 }

@@ -19,6 +19,7 @@
 #include <float.h>
 #include <math.h>
 
+#include "catalog/pg_type_d.h"
 #include "port/pg_bitutils.h"
 #include "port/pg_bswap.h"
 #include "utils/memutils.h"
@@ -205,6 +206,8 @@ EncodingUnpackBits(DecodeCursor *in, int n, int width, uint64 *out)
 	if (DecodeRemaining(in) < nbytes)
 		return false;
 
+	if (n == 0)
+		return true;
 	if (width == 0)
 	{
 		memset(out, 0, sizeof(uint64) * n);

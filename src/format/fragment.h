@@ -35,6 +35,9 @@
 #define COMPACT_FRAGMENT_MAGIC		0x46504D43	/* "CMPF" */
 #define COMPACT_FRAGMENT_VERSION	1
 
+/* rows of one row group: 1 .. this */
+#define COMPACT_FRAGMENT_MAX_ROWGROUP_ROWS	(16 * 1024 * 1024)
+
 /*
  * One column of a fragment.  attnum ties the column to the table's
  * attribute; the type fields say how Datums look in memory.  Varlena values

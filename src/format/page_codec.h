@@ -74,6 +74,42 @@ typedef struct PageDecodeScratch
 	int			dict_cap;
 } PageDecodeScratch;
 
+/*
+ * A by-value Datum of width typlen as a signed integer, and back the way
+ * fetch_att builds it.
+ */
+static inline int64
+PageDatumToInt64(Datum d, int16 typlen)
+{
+	switch (typlen)
+	{
+		case 1:
+			return (int8) DatumGetChar(d);
+		case 2:
+			return DatumGetInt16(d);
+		case 4:
+			return DatumGetInt32(d);
+		default:
+			return (int64) d;
+	}
+}
+
+static inline Datum
+PageInt64ToDatum(int64 v, int16 typlen)
+{
+	switch (typlen)
+	{
+		case 1:
+			return CharGetDatum((char) v);
+		case 2:
+			return Int16GetDatum((int16) v);
+		case 4:
+			return Int32GetDatum((int32) v);
+		default:
+			return (Datum) v;
+	}
+}
+
 /* page_codec.c */
 extern ColumnKind PageColumnKind(Oid basetypid, int16 typlen, bool typbyval);
 extern void PageEncode(ColumnKind kind, int16 typlen, const Datum *values,

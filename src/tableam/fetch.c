@@ -223,6 +223,14 @@ CompactFetchRow(Relation rel, int64 rownum, Snapshot snapshot,
 	bool		found;
 	uint32		offset;
 
+	/* as HeapTupleSatisfiesDirty does: the caller leaves these unset */
+	if (snapshot->snapshot_type == SNAPSHOT_DIRTY)
+	{
+		snapshot->xmin = InvalidTransactionId;
+		snapshot->xmax = InvalidTransactionId;
+		snapshot->speculativeToken = 0;
+	}
+
 	if (rownum < 0 || rownum >= COMPACT_MAX_ROW_NUMBER)
 		return false;
 

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "access/generic_xlog.h"
+#include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
@@ -90,14 +91,17 @@ MetapageBegin(Relation rel, Buffer *buf, GenericXLogState **state)
 	return meta;
 }
 
-static void
+static XLogRecPtr
 MetapageFinish(Buffer buf, GenericXLogState *state, bool changed)
 {
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+
 	if (changed)
-		GenericXLogFinish(state);
+		lsn = GenericXLogFinish(state);
 	else
 		GenericXLogAbort(state);
 	UnlockReleaseBuffer(buf);
+	return lsn;
 }
 
 /*
@@ -150,8 +154,14 @@ MetapageNextFragmentId(Relation rel)
 	GenericXLogState *state;
 	CompactMetapageData *meta = MetapageBegin(rel, &buf, &state);
 	int64		id = meta->next_fragment++;
+	XLogRecPtr	lsn = MetapageFinish(buf, state, true);
 
-	MetapageFinish(buf, state, true);
+	/*
+	 * The id names a file about to be created: make the counter durable
+	 * first, or a crash could hand the same id, and file name, out again.
+	 */
+	if (!XLogRecPtrIsInvalid(lsn))
+		XLogFlush(lsn);
 	return id;
 }
 

@@ -165,14 +165,34 @@ LockFragment(Relation rel, int64 rownum, LOCKMODE mode, LockWaitPolicy policy)
 	return lf;
 }
 
+/*
+ * The row was deleted, or updated, by another transaction that committed
+ * before we got its fragment's lock: TM_Deleted, or TM_Updated with the new
+ * version's TID.
+ */
 static TM_Result
-DeletedByOther(ItemPointerData tid, TM_FailureData *tmfd)
+ChangedByOther(LockedFragment *lf, int64 rownum, TM_FailureData *tmfd)
 {
-	tmfd->ctid = tid;
+	int64		successor = DeletionVectorSuccessor(lf->committed,
+													(uint32) (rownum - lf->first_row));
+
 	tmfd->xmax = InvalidTransactionId;
 	tmfd->cmax = InvalidCommandId;
 	tmfd->traversed = false;
+	if (successor >= 0)
+	{
+		CompactRowNumberToTid(successor, &tmfd->ctid);
+		return TM_Updated;
+	}
+	CompactRowNumberToTid(rownum, &tmfd->ctid);
 	return TM_Deleted;
+}
+
+static bool
+DeletedInFragment(LockedFragment *lf, int64 rownum)
+{
+	return lf->committed != NULL &&
+		DeletionVectorIsSet(lf->committed, (uint32) (rownum - lf->first_row));
 }
 
 /*
@@ -206,9 +226,8 @@ CompactDeleteRow(Relation rel, int64 rownum, CommandId cid, Snapshot snapshot,
 						  wait ? LockWaitBlock : LockWaitSkip);
 		if (lf == NULL)
 			return TM_WouldBlock;
-		if (lf->committed &&
-			DeletionVectorIsSet(lf->committed, (uint32) (rownum - lf->first_row)))
-			return DeletedByOther(tid, tmfd);
+		if (DeletedInFragment(lf, rownum))
+			return ChangedByOther(lf, rownum, tmfd);
 		if (crosscheck != InvalidSnapshot &&
 			!CompactFetchRow(rel, rownum, crosscheck, NULL))
 		{
@@ -225,7 +244,9 @@ CompactDeleteRow(Relation rel, int64 rownum, CommandId cid, Snapshot snapshot,
 }
 
 /*
- * tuple_lock: SELECT ... FOR UPDATE/SHARE, foreign key checks, EPQ.
+ * tuple_lock: SELECT ... FOR UPDATE/SHARE, foreign key checks, and EPQ after
+ * TM_Updated, which asks (TUPLE_LOCK_FLAG_FIND_LAST_VERSION) to follow the
+ * row to its newest version and lock that.
  */
 TM_Result
 compact_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
@@ -237,29 +258,41 @@ compact_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 	CommandId	cmax;
 
 	tmfd->traversed = false;
-	if (WriteStateIsDeleted(rel->rd_node, rownum, NULL, &cmax))
-	{
-		tmfd->ctid = *tid;
-		tmfd->xmax = GetCurrentTransactionId();
-		tmfd->cmax = cmax;
-		return TM_SelfModified;
-	}
-
-	if (WriteStateFindRow(rel->rd_node, rownum) == NULL)
+	for (;;)
 	{
 		LockedFragment *lf;
+		TM_Result	result;
+
+		if (WriteStateIsDeleted(rel->rd_node, rownum, NULL, &cmax))
+		{
+			CompactRowNumberToTid(rownum, &tmfd->ctid);
+			tmfd->xmax = GetCurrentTransactionId();
+			tmfd->cmax = cmax;
+			return TM_SelfModified;
+		}
+		if (WriteStateFindRow(rel->rd_node, rownum) != NULL)
+			break;
 
 		lf = LockFragment(rel, rownum,
 						  mode >= LockTupleNoKeyExclusive ? ExclusiveLock : ShareLock,
 						  wait_policy);
 		if (lf == NULL)
 			return TM_WouldBlock;
-		if (lf->committed &&
-			DeletionVectorIsSet(lf->committed, (uint32) (rownum - lf->first_row)))
-			return DeletedByOther(*tid, tmfd);
+		if (!DeletedInFragment(lf, rownum))
+			break;
+		result = ChangedByOther(lf, rownum, tmfd);
+		if (result != TM_Updated || !(flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION))
+			return result;
+		/* like heap, tell the caller where the newest version is */
+		rownum = CompactTidToRowNumber(&tmfd->ctid);
+		*tid = tmfd->ctid;
+		tmfd->traversed = true;
 	}
 
 	if (!CompactFetchRow(rel, rownum, SnapshotAny, slot))
-		return DeletedByOther(*tid, tmfd);
+	{
+		CompactRowNumberToTid(rownum, &tmfd->ctid);
+		return TM_Deleted;
+	}
 	return TM_Ok;
 }

@@ -178,6 +178,8 @@ compact_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	if (result != TM_Ok)
 		return result;
 	CompactWriteRow(rel, slot, cid);
+	WriteStateSetSuccessor(rel->rd_node, CompactTidToRowNumber(otid),
+						   CompactTidToRowNumber(&slot->tts_tid));
 	pgstat_count_heap_update(rel, false);
 	return TM_Ok;
 }

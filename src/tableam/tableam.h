@@ -94,6 +94,8 @@ extern bool WriteStatePendingDelete(RelFileNode node, int64 rownum,
 extern bool WriteStateIsDeleted(RelFileNode node, int64 rownum,
 								Snapshot snapshot, CommandId *cmax);
 extern bool WriteStateHasDeletes(RelFileNode node);
+extern void WriteStateSetSuccessor(RelFileNode node, int64 rownum,
+								   int64 successor);
 extern void WriteStateDiscard(RelFileNode node);
 extern void WriteStateSetFrozen(RelFileNode node);
 extern int64 WriteStateBufferedRows(RelFileNode node);

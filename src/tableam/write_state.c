@@ -76,6 +76,7 @@ typedef struct PendingDelete
 	PendingDeleteKey key;
 	CommandId	cid;
 	SubTransactionId subid;
+	int64		successor;		/* new version's row number, or -1 */
 } PendingDelete;
 
 /* the shared reservation table */
@@ -439,7 +440,7 @@ CompactWriteRow(Relation rel, TupleTableSlot *slot, CommandId cid)
 		{
 			struct varlena *v = (struct varlena *) DatumGetPointer(value);
 
-			if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+			if (VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v))
 			{
 				struct varlena *flat = detoast_attr(v);
 
@@ -672,8 +673,22 @@ WriteStatePendingDelete(RelFileNode node, int64 rownum, CommandId cid)
 		return false;
 	pd->cid = cid;
 	pd->subid = GetCurrentSubTransactionId();
+	pd->successor = -1;
 	rs->ndeletes++;
 	return true;
+}
+
+/* Record the new version of a row this transaction updated. */
+void
+WriteStateSetSuccessor(RelFileNode node, int64 rownum, int64 successor)
+{
+	PendingDeleteKey key;
+	PendingDelete *pd;
+
+	PendingKey(&key, node, rownum);
+	pd = hash_search(PendingDeletes, &key, HASH_FIND, NULL);
+	if (pd != NULL)
+		pd->successor = successor;
 }
 
 bool
@@ -712,11 +727,17 @@ WriteStateIsDeleted(RelFileNode node, int64 rownum, Snapshot snapshot,
 	return true;
 }
 
-static int
-CompareInt64(const void *a, const void *b)
+typedef struct DeletedRow
 {
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
+	int64		rownum;
+	int64		successor;
+} DeletedRow;
+
+static int
+CompareDeletedRows(const void *a, const void *b)
+{
+	int64		x = ((const DeletedRow *) a)->rownum;
+	int64		y = ((const DeletedRow *) b)->rownum;
 
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
@@ -729,32 +750,51 @@ FlushDeletes(RelWriteState *rs)
 {
 	HASH_SEQ_STATUS status;
 	PendingDelete *pd;
-	int64	   *rows = palloc(sizeof(int64) * rs->ndeletes);
+	DeletedRow *rows = palloc(sizeof(DeletedRow) * rs->ndeletes);
 	uint32	   *offsets = palloc(sizeof(uint32) * rs->ndeletes);
+	RowSuccessor *succ = palloc(sizeof(RowSuccessor) * rs->ndeletes);
 	int64		n = 0;
 	int64		i = 0;
 
 	hash_seq_init(&status, PendingDeletes);
 	while ((pd = hash_seq_search(&status)) != NULL)
-		if (RelFileNodeEquals(pd->key.node, rs->node))
-			rows[n++] = pd->key.rownum;
-	qsort(rows, n, sizeof(int64), CompareInt64);
+	{
+		if (!RelFileNodeEquals(pd->key.node, rs->node))
+			continue;
+		rows[n].rownum = pd->key.rownum;
+		rows[n].successor = pd->successor;
+		n++;
+	}
+	qsort(rows, n, sizeof(DeletedRow), CompareDeletedRows);
 
 	while (i < n)
 	{
 		FragmentMeta meta;
 		uint32		count = 0;
+		int			nsucc = 0;
 
-		if (!ManifestFindRow(rs->node.relNode, rows[i], SnapshotSelf, &meta))
+		if (!ManifestFindRow(rs->node.relNode, rows[i].rownum, SnapshotSelf, &meta))
 			elog(ERROR, "deleted row " INT64_FORMAT " of storage %u is in no fragment",
-				 rows[i], rs->node.relNode);
-		while (i < n && rows[i] < meta.first_row + meta.row_count)
-			offsets[count++] = (uint32) (rows[i++] - meta.first_row);
+				 rows[i].rownum, rs->node.relNode);
+		while (i < n && rows[i].rownum < meta.first_row + meta.row_count)
+		{
+			uint32		offset = (uint32) (rows[i].rownum - meta.first_row);
+
+			offsets[count++] = offset;
+			if (rows[i].successor >= 0)
+			{
+				succ[nsucc].offset = offset;
+				succ[nsucc].successor = rows[i].successor;
+				nsucc++;
+			}
+			i++;
+		}
 		DeletionInsert(rs->node.relNode, meta.fragment_id,
-					   (uint32) meta.row_count, offsets, count);
+					   (uint32) meta.row_count, offsets, count, succ, nsucc);
 	}
 	pfree(rows);
 	pfree(offsets);
+	pfree(succ);
 }
 
 /* Forget everything buffered for a storage (it is being dropped). */

@@ -1,0 +1,725 @@
+/*-------------------------------------------------------------------------
+ * fragment_writer.c
+ *	  Turn column-major row groups into one immutable fragment file.
+ *
+ * The writer appends as it goes: FragmentWriterAddRowGroup encodes each
+ * column of the row group into a chunk of pages (page_codec.c), compresses
+ * each page with zstd when that saves at least 1/32 of it, and hands the
+ * bytes to a write buffer that is flushed at the end of every row group.
+ * What survives a row group is its footer entry (offsets, page counts,
+ * statistics) and the running fragment-level statistics, so memory stays
+ * bounded by one row group whatever the fragment's size.  Finish writes the
+ * footer and trailer, fsyncs the file and then its directory: once Finish
+ * returns, the file is durable and may be referenced from the catalog.
+ *
+ * Memory: the writer owns a context (child of the caller's at Begin) with a
+ * child reset per row group and a grandchild reset per page.  Statistics
+ * of a row group point into the caller's arrays until they are serialized
+ * at the end of the row group; fragment-level min/max are copies.
+ *
+ * Errors: fd.c does not close files opened with PathNameOpenFile at
+ * transaction abort, so a reset callback on the writer's context closes
+ * the file, frees the zstd context, and unlinks the file unless Finish
+ * completed.  An ERROR anywhere therefore leaves no open descriptor and,
+ * once the caller's context goes away, no partial file.
+ *
+ * IDENTIFICATION
+ *	  src/format/fragment_writer.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type_d.h"
+#include "storage/fd.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "format/format_internal.h"
+#include "format/fragment.h"
+#include "format/page_codec.h"
+
+/* flush the write buffer once it holds this much */
+#define WRITE_BUFFER_BYTES		(1024 * 1024)
+
+/* pages smaller than this are not worth a zstd frame */
+#define MIN_COMPRESS_BYTES		64
+
+/* FileWrite takes an int */
+#define MAX_IO_BYTES			(1024 * 1024 * 1024)
+
+typedef struct WriterColumn
+{
+	FragmentColumn col;
+	ColumnKind	kind;
+	bool		signed_order;	/* min/max by comparing as int64 */
+	/* fragment-level statistics */
+	int64		null_count;
+	bool		has_minmax;
+	bool		minmax_lost;	/* some row group could not keep min/max */
+	Datum		min;			/* copies in the writer's context */
+	Datum		max;
+} WriterColumn;
+
+/* statistics of one column chunk while it is being written */
+typedef struct ChunkStats
+{
+	int64		null_count;
+	bool		has_minmax;
+	Datum		min;			/* point into the caller's arrays */
+	Datum		max;
+} ChunkStats;
+
+struct FragmentWriter
+{
+	MemoryContext cxt;
+	MemoryContext rgcxt;		/* reset per row group */
+	MemoryContext pagecxt;		/* reset per page */
+	char	   *path;
+	File		file;
+	bool		created;		/* we created the file */
+	bool		finished;		/* complete and durable: keep it */
+	int			ncolumns;
+	WriterColumn *columns;
+	int			compression_level;
+	ZSTD_CCtx  *cctx;
+	int64		nrows;
+	int32		nrowgroups;
+	uint64		offset;			/* end of the file, buffered bytes included */
+	uint64		flushed;		/* bytes already written to the file */
+	EncodeBuffer wbuf;			/* bytes not yet written */
+	EncodeBuffer rgmeta;		/* footer entries of the row groups so far */
+	MemoryContextCallback cleanup;
+};
+
+static void WriterCleanup(void *arg);
+static void WriteFully(FragmentWriter *writer, const char *data, size_t len,
+					   uint64 offset);
+static void FlushWrites(FragmentWriter *writer);
+static void AppendBytes(FragmentWriter *writer, const void *data, size_t len);
+static int	PageRows(const WriterColumn *wc, const Datum *values,
+					 const bool *isnull, int start, int nrows);
+static void WritePage(FragmentWriter *writer, const PageEncodeResult *res,
+					  int nvalues, EncodeBuffer *body, EncodeBuffer *comp);
+static void WriteColumnChunk(FragmentWriter *writer, WriterColumn *wc,
+							 int nrows, const Datum *values,
+							 const bool *isnull, EncodeBuffer *body,
+							 EncodeBuffer *comp);
+static void MergeFragmentStats(FragmentWriter *writer, WriterColumn *wc,
+							   const ChunkStats *stats);
+
+/*
+ * Types whose default btree order is the order of their values as signed
+ * integers: their min/max need no comparator calls.
+ */
+static bool
+IsSignedOrderType(Oid basetypid)
+{
+	switch (basetypid)
+	{
+		case BOOLOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case DATEOID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Create the file at path and start a fragment of the given columns.
+ * Raises an ERROR if the file exists or cannot be created.  The writer and
+ * everything it allocates live in a new child of CurrentMemoryContext.
+ */
+FragmentWriter *
+FragmentWriterBegin(const char *path, int ncolumns,
+					const FragmentColumn *columns, int compression_level)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	FragmentWriter *writer;
+	FragmentFileHeader header;
+
+	if (ncolumns < 0 || ncolumns > MaxHeapAttributeNumber)
+		elog(ERROR, "invalid number of fragment columns: %d", ncolumns);
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "compact fragment writer",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+
+	writer = palloc0(sizeof(FragmentWriter));
+	writer->cxt = cxt;
+	writer->rgcxt = AllocSetContextCreate(cxt, "compact fragment row group",
+										  ALLOCSET_DEFAULT_SIZES);
+	writer->pagecxt = AllocSetContextCreate(writer->rgcxt,
+											"compact fragment page",
+											ALLOCSET_DEFAULT_SIZES);
+	writer->path = pstrdup(path);
+	writer->file = -1;
+	writer->ncolumns = ncolumns;
+	writer->compression_level = compression_level;
+	writer->columns = palloc0(sizeof(WriterColumn) * Max(ncolumns, 1));
+
+	for (int c = 0; c < ncolumns; c++)
+	{
+		const FragmentColumn *col = &columns[c];
+		WriterColumn *wc = &writer->columns[c];
+		Oid			basetypid;
+
+		if (!EncodingTypeIsValid(col->typlen, col->typbyval, col->typalign))
+			elog(ERROR, "unsupported layout of fragment column %d: typlen %d, typbyval %d, typalign '%c'",
+				 col->attnum, col->typlen, (int) col->typbyval, col->typalign);
+		basetypid = OidIsValid(col->typid) ? getBaseType(col->typid) : InvalidOid;
+		wc->col = *col;
+		wc->kind = PageColumnKind(basetypid, col->typlen, col->typbyval);
+		wc->signed_order = col->ssup != NULL && !col->ssup->ssup_reverse &&
+			wc->kind == COLUMN_KIND_INT && IsSignedOrderType(basetypid);
+	}
+
+	writer->cleanup.func = WriterCleanup;
+	writer->cleanup.arg = writer;
+	MemoryContextRegisterResetCallback(cxt, &writer->cleanup);
+
+	writer->cctx = ZSTD_createCCtx();
+	if (writer->cctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Could not create a zstd compression context.")));
+
+	EncodeBufferInit(&writer->wbuf, 64 * 1024);
+	EncodeBufferInit(&writer->rgmeta, 4096);
+
+	writer->file = PathNameOpenFile(writer->path,
+									O_CREAT | O_EXCL | O_WRONLY | PG_BINARY);
+	if (writer->file < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", writer->path)));
+	writer->created = true;
+
+	header.magic = COMPACT_FRAGMENT_MAGIC;
+	header.version = COMPACT_FRAGMENT_VERSION;
+	header.flags = 0;
+	AppendBytes(writer, &header, sizeof(header));
+
+	MemoryContextSwitchTo(old);
+	return writer;
+}
+
+/*
+ * Reset callback of the writer's context: release what palloc does not.
+ */
+static void
+WriterCleanup(void *arg)
+{
+	FragmentWriter *writer = (FragmentWriter *) arg;
+
+	if (writer->cctx != NULL)
+	{
+		ZSTD_freeCCtx(writer->cctx);
+		writer->cctx = NULL;
+	}
+	if (writer->file >= 0)
+	{
+		FileClose(writer->file);
+		writer->file = -1;
+	}
+	if (writer->created && !writer->finished)
+	{
+		writer->created = false;
+		if (unlink(writer->path) != 0 && errno != ENOENT)
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s\": %m", writer->path)));
+	}
+}
+
+/*
+ * Write len bytes at offset, in pieces FileWrite can take.  A short write
+ * without errno is taken to mean the disk is full, as md.c does.
+ */
+static void
+WriteFully(FragmentWriter *writer, const char *data, size_t len,
+		   uint64 offset)
+{
+	while (len > 0)
+	{
+		int			amount = (int) Min(len, (size_t) MAX_IO_BYTES);
+		int			written;
+
+		errno = 0;
+		written = FileWrite(writer->file, (char *) data, amount,
+							(off_t) offset, WAIT_EVENT_DATA_FILE_WRITE);
+		if (written != amount)
+		{
+			if (written >= 0 && errno == 0)
+				errno = ENOSPC;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write to file \"%s\": %m",
+							writer->path)));
+		}
+		data += amount;
+		len -= amount;
+		offset += amount;
+	}
+}
+
+static void
+FlushWrites(FragmentWriter *writer)
+{
+	if (writer->wbuf.len == 0)
+		return;
+	WriteFully(writer, writer->wbuf.data, writer->wbuf.len, writer->flushed);
+	writer->flushed += writer->wbuf.len;
+	writer->wbuf.len = 0;
+	Assert(writer->flushed == writer->offset);
+}
+
+/*
+ * Append bytes to the file, through the write buffer unless they are big.
+ */
+static void
+AppendBytes(FragmentWriter *writer, const void *data, size_t len)
+{
+	if (len >= WRITE_BUFFER_BYTES)
+	{
+		FlushWrites(writer);
+		WriteFully(writer, data, len, writer->flushed);
+		writer->flushed += len;
+		writer->offset += len;
+		return;
+	}
+	EncodeBufferAppend(&writer->wbuf, data, len);
+	writer->offset += len;
+	if (writer->wbuf.len >= WRITE_BUFFER_BYTES)
+		FlushWrites(writer);
+}
+
+/*
+ * How many rows from start go into the next page: about
+ * FRAGMENT_PAGE_TARGET_BYTES of plain values, at least one row.
+ */
+static int
+PageRows(const WriterColumn *wc, const Datum *values, const bool *isnull,
+		 int start, int nrows)
+{
+	int16		typlen = wc->col.typlen;
+	size_t		size = 0;
+
+	if (typlen > 0)
+		return Min(nrows - start, Max(1, FRAGMENT_PAGE_TARGET_BYTES / typlen));
+
+	for (int i = start; i < nrows; i++)
+	{
+		if (isnull[i])
+			continue;
+		if (typlen == -1)
+			size += VARSIZE_ANY_EXHDR(DatumGetPointer(values[i])) + 2;
+		else
+			size += strlen(DatumGetCString(values[i])) + 2;
+		if (size >= FRAGMENT_PAGE_TARGET_BYTES)
+			return i - start + 1;
+	}
+	return nrows - start;
+}
+
+/*
+ * Compress (if it pays), checksum and append one encoded page.
+ */
+static void
+WritePage(FragmentWriter *writer, const PageEncodeResult *res, int nvalues,
+		  EncodeBuffer *body, EncodeBuffer *comp)
+{
+	FragmentPageHeader hdr;
+	const char *stored = body->data;
+	size_t		stored_len = body->len;
+
+	if (body->len > FRAGMENT_MAX_PAGE_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("fragment page of %zu bytes is too large", body->len)));
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.encoding = res->encoding;
+	hdr.compression = PAGE_COMPRESSION_NONE;
+	hdr.flags = res->flags;
+	hdr.nvalues = (uint32) nvalues;
+	hdr.raw_size = (uint32) body->len;
+
+	if (body->len >= MIN_COMPRESS_BYTES)
+	{
+		size_t		bound = ZSTD_compressBound(body->len);
+		size_t		csize;
+
+		comp->len = 0;
+		EncodeBufferReserve(comp, bound);
+		csize = ZSTD_compressCCtx(writer->cctx, comp->data, bound,
+								  body->data, body->len,
+								  writer->compression_level);
+		if (ZSTD_isError(csize))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not compress fragment page: %s",
+							ZSTD_getErrorName(csize))));
+		if (csize < body->len - body->len / 32)
+		{
+			stored = comp->data;
+			stored_len = csize;
+			hdr.compression = PAGE_COMPRESSION_ZSTD;
+		}
+	}
+	hdr.stored_size = (uint32) stored_len;
+	hdr.crc = FragmentPageChecksum(&hdr, stored, stored_len);
+
+	AppendBytes(writer, &hdr, sizeof(hdr));
+	AppendBytes(writer, stored, stored_len);
+}
+
+static inline int
+CompareValues(const WriterColumn *wc, Datum a, Datum b)
+{
+	if (wc->signed_order)
+	{
+		int64		x = PageDatumToInt64(a, wc->col.typlen);
+		int64		y = PageDatumToInt64(b, wc->col.typlen);
+
+		return (x > y) - (x < y);
+	}
+	return ApplySortComparator(a, false, b, false, wc->col.ssup);
+}
+
+static inline void
+StatsAdd(const WriterColumn *wc, ChunkStats *stats, Datum v)
+{
+	if (!stats->has_minmax)
+	{
+		stats->min = stats->max = v;
+		stats->has_minmax = true;
+	}
+	else if (CompareValues(wc, v, stats->min) < 0)
+		stats->min = v;
+	else if (CompareValues(wc, v, stats->max) > 0)
+		stats->max = v;
+}
+
+/*
+ * Fold the values of one page into the chunk's min/max: from the integer
+ * range the encoder found, from the dictionary, or value by value.
+ */
+static void
+PageStats(const WriterColumn *wc, const Datum *values, const bool *isnull,
+		  int n, const PageEncodeResult *res, ChunkStats *stats)
+{
+	stats->null_count += n - res->nnonnull;
+	if (wc->col.ssup == NULL || res->nnonnull == 0)
+		return;
+
+	if (wc->signed_order && res->has_range)
+	{
+		StatsAdd(wc, stats, PageInt64ToDatum(res->min, wc->col.typlen));
+		StatsAdd(wc, stats, PageInt64ToDatum(res->max, wc->col.typlen));
+	}
+	else if (res->distinct != NULL)
+	{
+		for (int e = 0; e < res->ndistinct; e++)
+			StatsAdd(wc, stats, res->distinct[e]);
+	}
+	else
+	{
+		for (int i = 0; i < n; i++)
+		{
+			if (!isnull[i])
+				StatsAdd(wc, stats, values[i]);
+		}
+	}
+}
+
+/*
+ * Encode and append one column of a row group, and add its footer entry.
+ */
+static void
+WriteColumnChunk(FragmentWriter *writer, WriterColumn *wc, int nrows,
+				 const Datum *values, const bool *isnull,
+				 EncodeBuffer *body, EncodeBuffer *comp)
+{
+	uint64		start = writer->offset;
+	uint32		npages = 0;
+	ChunkStats	stats;
+	EncodeBuffer *meta = &writer->rgmeta;
+	int16		typlen = wc->col.typlen;
+	bool		typbyval = wc->col.typbyval;
+	size_t		minlen = 0;
+	size_t		maxlen = 0;
+	uint8		flags = 0;
+
+	memset(&stats, 0, sizeof(stats));
+	for (int row = 0; row < nrows;)
+	{
+		int			n = PageRows(wc, values, isnull, row, nrows);
+		PageEncodeResult res;
+		MemoryContext old = MemoryContextSwitchTo(writer->pagecxt);
+
+		body->len = 0;
+		PageEncode(wc->kind, typlen, values + row, isnull + row, n, body, &res);
+		PageStats(wc, values + row, isnull + row, n, &res, &stats);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(writer->pagecxt);
+
+		WritePage(writer, &res, n, body, comp);
+		npages++;
+		row += n;
+	}
+
+	if (stats.has_minmax)
+	{
+		minlen = EncodingValueSize(stats.min, typlen, typbyval);
+		maxlen = EncodingValueSize(stats.max, typlen, typbyval);
+		/* giant values make poor statistics and bloat the footer */
+		if (minlen > FRAGMENT_STATS_MAX_VALUE_BYTES ||
+			maxlen > FRAGMENT_STATS_MAX_VALUE_BYTES)
+		{
+			stats.has_minmax = false;
+			wc->minmax_lost = true;
+		}
+		else
+			flags |= FOOTER_STATS_MINMAX;
+	}
+
+	EncodeBufferPutU64(meta, start);
+	EncodeBufferPutU64(meta, writer->offset - start);
+	EncodeBufferPutU32(meta, npages);
+	EncodeBufferPutU64(meta, (uint64) stats.null_count);
+	EncodeBufferPutU8(meta, flags);
+	if (stats.has_minmax)
+	{
+		EncodeBufferPutU32(meta, (uint32) minlen);
+		EncodingValueAppend(meta, stats.min, typlen, typbyval);
+		EncodeBufferPutU32(meta, (uint32) maxlen);
+		EncodingValueAppend(meta, stats.max, typlen, typbyval);
+	}
+
+	MergeFragmentStats(writer, wc, &stats);
+}
+
+static void
+ReplaceStat(const WriterColumn *wc, Datum *slot, Datum value)
+{
+	if (!wc->col.typbyval && DatumGetPointer(*slot) != NULL)
+		pfree(DatumGetPointer(*slot));
+	*slot = datumCopy(value, wc->col.typbyval, wc->col.typlen);
+}
+
+/*
+ * Fold a chunk's statistics into the column's fragment-level statistics.
+ */
+static void
+MergeFragmentStats(FragmentWriter *writer, WriterColumn *wc,
+				   const ChunkStats *stats)
+{
+	MemoryContext old;
+
+	wc->null_count += stats->null_count;
+	if (!stats->has_minmax || wc->minmax_lost)
+		return;
+
+	old = MemoryContextSwitchTo(writer->cxt);
+	if (!wc->has_minmax)
+	{
+		wc->min = datumCopy(stats->min, wc->col.typbyval, wc->col.typlen);
+		wc->max = datumCopy(stats->max, wc->col.typbyval, wc->col.typlen);
+		wc->has_minmax = true;
+	}
+	else
+	{
+		if (CompareValues(wc, stats->min, wc->min) < 0)
+			ReplaceStat(wc, &wc->min, stats->min);
+		if (CompareValues(wc, stats->max, wc->max) > 0)
+			ReplaceStat(wc, &wc->max, stats->max);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Encode and append a row group of nrows rows: values[c][r] and
+ * isnull[c][r] for column c in the order given at Begin.  The arrays are
+ * only read; nothing of them is kept after return.
+ */
+void
+FragmentWriterAddRowGroup(FragmentWriter *writer, int nrows, Datum **values,
+						  bool **isnull)
+{
+	MemoryContext old;
+	EncodeBuffer body;
+	EncodeBuffer comp;
+
+	Assert(!writer->finished);
+	if (nrows == 0)
+		return;
+	if (nrows < 0 || nrows > COMPACT_FRAGMENT_MAX_ROWGROUP_ROWS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("row group of %d rows is out of range", nrows),
+				 errdetail("A row group holds 1 to %d rows.",
+						   COMPACT_FRAGMENT_MAX_ROWGROUP_ROWS)));
+	if (writer->nrowgroups == PG_INT32_MAX ||
+		writer->rgmeta.len > FRAGMENT_MAX_FOOTER_BYTES / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many row groups in fragment file \"%s\"",
+						writer->path),
+				 errhint("Use larger row groups.")));
+
+	old = MemoryContextSwitchTo(writer->rgcxt);
+	EncodeBufferInit(&body, 64 * 1024);
+	EncodeBufferInit(&comp, 64 * 1024);
+
+	EncodeBufferPutU32(&writer->rgmeta, (uint32) nrows);
+	for (int c = 0; c < writer->ncolumns; c++)
+		WriteColumnChunk(writer, &writer->columns[c], nrows, values[c],
+						 isnull[c], &body, &comp);
+	FlushWrites(writer);
+
+	writer->nrows += nrows;
+	writer->nrowgroups++;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(writer->rgcxt);
+}
+
+/*
+ * fsync the directory holding path, so that the new entry survives a crash.
+ */
+static void
+FsyncParentDir(const char *path)
+{
+	char	   *dir = pstrdup(path);
+	char	   *slash = strrchr(dir, '/');
+
+	if (slash == NULL)
+		fsync_fname(".", true);
+	else
+	{
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		fsync_fname(dir, true);
+	}
+	pfree(dir);
+}
+
+/*
+ * Write the footer and trailer, make the file durable and describe it in
+ * *info (stats allocated in CurrentMemoryContext).  The writer is freed.
+ */
+void
+FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	EncodeBuffer footer;
+	FragmentTrailer trailer;
+	pg_crc32c	crc;
+
+	Assert(!writer->finished);
+	MemoryContextSwitchTo(writer->cxt);
+
+	EncodeBufferInit(&footer, FOOTER_FIXED_BYTES +
+					 FOOTER_COLUMN_BYTES * writer->ncolumns +
+					 writer->rgmeta.len);
+	EncodeBufferPutU16(&footer, COMPACT_FRAGMENT_VERSION);
+	EncodeBufferPutU16(&footer, 0);
+	EncodeBufferPutU32(&footer, (uint32) writer->ncolumns);
+	EncodeBufferPutU32(&footer, (uint32) writer->nrowgroups);
+	EncodeBufferPutU64(&footer, (uint64) writer->nrows);
+	for (int c = 0; c < writer->ncolumns; c++)
+	{
+		const FragmentColumn *col = &writer->columns[c].col;
+
+		EncodeBufferPutU16(&footer, (uint16) col->attnum);
+		EncodeBufferPutU32(&footer, col->typid);
+		EncodeBufferPutU16(&footer, (uint16) col->typlen);
+		EncodeBufferPutU8(&footer, col->typbyval ? 1 : 0);
+		EncodeBufferPutU8(&footer, (uint8) col->typalign);
+	}
+	EncodeBufferAppend(&footer, writer->rgmeta.data, writer->rgmeta.len);
+	if (footer.len > FRAGMENT_MAX_FOOTER_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("footer of fragment file \"%s\" is too large",
+						writer->path),
+				 errhint("Use larger row groups.")));
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, footer.data, footer.len);
+	FIN_CRC32C(crc);
+	trailer.footer_len = (uint32) footer.len;
+	trailer.footer_crc = crc;
+	trailer.magic = COMPACT_FRAGMENT_MAGIC;
+
+	AppendBytes(writer, footer.data, footer.len);
+	AppendBytes(writer, &trailer, sizeof(trailer));
+	FlushWrites(writer);
+
+	if (FileSync(writer->file, WAIT_EVENT_DATA_FILE_SYNC) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", writer->path)));
+	FileClose(writer->file);
+	writer->file = -1;
+	FsyncParentDir(writer->path);
+	writer->finished = true;
+
+	MemoryContextSwitchTo(callercxt);
+	info->row_count = writer->nrows;
+	info->row_groups = writer->nrowgroups;
+	info->bytes = (int64) writer->offset;
+	info->ncolumns = writer->ncolumns;
+	info->stats = palloc0(sizeof(ColumnStats) * Max(writer->ncolumns, 1));
+	for (int c = 0; c < writer->ncolumns; c++)
+	{
+		WriterColumn *wc = &writer->columns[c];
+		ColumnStats *st = &info->stats[c];
+
+		st->row_count = writer->nrows;
+		st->null_count = wc->null_count;
+		st->has_minmax = wc->has_minmax && !wc->minmax_lost;
+		if (st->has_minmax)
+		{
+			st->min = datumCopy(wc->min, wc->col.typbyval, wc->col.typlen);
+			st->max = datumCopy(wc->max, wc->col.typbyval, wc->col.typlen);
+		}
+	}
+
+	MemoryContextDelete(writer->cxt);
+}
+
+/*
+ * Give up on the fragment: close and remove the file, free the writer.
+ * Safe after an ERROR inside the writer.
+ */
+void
+FragmentWriterAbort(FragmentWriter *writer)
+{
+	/* an ERROR may have left us in one of the writer's contexts */
+	for (MemoryContext c = CurrentMemoryContext; c != NULL; c = c->parent)
+	{
+		if (c == writer->cxt)
+		{
+			MemoryContextSwitchTo(writer->cxt->parent);
+			break;
+		}
+	}
+	MemoryContextDelete(writer->cxt);
+}
