@@ -60,7 +60,7 @@ max_parallel_workers_per_gather = 0
 CONF
 "${as_user[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 
-psql_() { "${as_user[@]}" "$bindir/psql" -X -q -h "$dir" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 "$@"; }
+psql_() { PGOPTIONS='-c client_min_messages=warning' "${as_user[@]}" "$bindir/psql" -X -q -h "$dir" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 "$@"; }
 
 now() { date +%s.%N; }
 # time one SQL script (seconds)
@@ -97,7 +97,7 @@ if want copy || want size || want scan_all || want scan_2col; then
 		hc+=("$(load ev_heap heap)")
 		cc+=("$(load ev_compact compact)")
 	done
-	psql_ -c "VACUUM ANALYZE ev_heap; VACUUM ANALYZE ev_compact" >/dev/null
+	psql_ -c "VACUUM ANALYZE ev_heap" -c "VACUUM ANALYZE ev_compact" >/dev/null
 	want copy && report copy "$(median "${cc[@]}")" heap "$(median "${hc[@]}")"
 	hs=$(psql_ -At -c "SELECT pg_total_relation_size('ev_heap')")
 	cs=$(psql_ -At -c "SELECT compact.table_size('ev_compact')")
