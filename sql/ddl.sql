@@ -113,6 +113,18 @@ VACUUM vac;
 ANALYZE vac;
 SELECT reltuples FROM pg_class WHERE relname = 'vac';
 SELECT n_distinct, null_frac FROM pg_stats WHERE tablename = 'vac' AND attname = 'b';
+-- VACUUM folds the deletion vectors every snapshot sees into one per fragment
+DELETE FROM vac WHERE a % 10 = 1;
+DELETE FROM vac WHERE a % 10 = 2;
+UPDATE vac SET b = 'y' WHERE a % 10 = 3;
+SELECT relfilenode AS vacnode FROM pg_class WHERE relname = 'vac' \gset
+SELECT fragment_id, count(*), sum(deleted_rows) FROM compact.deletion
+ WHERE relfilenode = :vacnode GROUP BY 1 ORDER BY 1;
+SELECT count(*), count(*) FILTER (WHERE b = 'y') FROM vac;
+VACUUM vac;
+SELECT fragment_id, count(*), sum(deleted_rows) FROM compact.deletion d
+ WHERE relfilenode = :vacnode AND xmax = 0 GROUP BY 1 ORDER BY 1;
+SELECT count(*), count(*) FILTER (WHERE b = 'y') FROM vac;
 VACUUM FULL vac;
 VACUUM vac;
 SELECT count(*) FROM vac;

@@ -19,7 +19,10 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
+#include "storage/procarray.h"
+#include "utils/snapmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 
@@ -138,4 +141,124 @@ DeletionCount(Oid relfilenode, Snapshot snapshot, int64 *bytes)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return total;
+}
+
+/*
+ * Is a deletion row visible to every snapshot: inserted by a committed
+ * transaction older than oldest_xmin, and not deleted?
+ */
+static bool
+DeletionRowSettled(HeapTuple tuple, TransactionId oldest_xmin)
+{
+	TransactionId xmin = HeapTupleHeaderGetXmin(tuple->t_data);
+
+	return TransactionIdPrecedes(xmin, oldest_xmin) &&
+		TransactionIdDidCommit(xmin) &&
+		!TransactionIdIsValid(HeapTupleHeaderGetRawXmax(tuple->t_data));
+}
+
+/*
+ * Fragments of a storage with more than one deletion row that every
+ * snapshot sees: worth folding into one.  Returns a List of int64 ids in
+ * palloc'd cells.
+ */
+List *
+DeletionFoldable(Oid relfilenode, TransactionId oldest_xmin)
+{
+	Relation	rel = table_open(CompactCatalogRelid("deletion", false), AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	List	   *result = NIL;
+	int64		current = -1;
+	int			count = 0;
+
+	ScanKeyInit(&key, Anum_deletion_relfilenode, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relfilenode));
+	scan = systable_beginscan_ordered(rel,
+									  index_open(CompactCatalogRelid("deletion_fragment", false),
+												 AccessShareLock),
+									  SnapshotSelf, 1, &key);
+	while ((tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(heap_getattr(tuple, Anum_deletion_fragment_id,
+													RelationGetDescr(rel), &isnull));
+
+		if (!DeletionRowSettled(tuple, oldest_xmin))
+			continue;
+		if (id != current)
+		{
+			current = id;
+			count = 0;
+		}
+		if (++count == 2)
+		{
+			int64	   *cell = palloc(sizeof(int64));
+
+			*cell = id;
+			result = lappend(result, cell);
+		}
+	}
+	{
+		Relation	index = scan->irel;
+
+		systable_endscan_ordered(scan);
+		index_close(index, AccessShareLock);
+	}
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * Replace the settled deletion rows of one fragment by a single row holding
+ * their union.  The caller holds the fragment's row lock, so no deleter of
+ * the fragment is running.  Snapshots older than this transaction keep
+ * seeing the old rows, newer ones the new row: the same deletions either way.
+ */
+void
+DeletionFold(Oid relfilenode, const FragmentMeta *meta, TransactionId oldest_xmin)
+{
+	Relation	rel = table_open(CompactCatalogRelid("deletion", false), RowExclusiveLock);
+	SysScanDesc scan;
+	ScanKeyData key[2];
+	HeapTuple	tuple;
+	DeletionVector *dv = DeletionVectorCreate((uint32) meta->row_count);
+	uint32	   *offsets;
+	uint32		count = 0;
+	int			folded = 0;
+
+	ScanKeyInit(&key[0], Anum_deletion_relfilenode, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relfilenode));
+	ScanKeyInit(&key[1], Anum_deletion_fragment_id, BTEqualStrategyNumber,
+				F_INT8EQ, Int64GetDatum(meta->fragment_id));
+	scan = systable_beginscan(rel, CompactCatalogRelid("deletion_fragment", false),
+							  true, SnapshotSelf, 2, key);
+	while ((tuple = systable_getnext(scan)) != NULL)
+	{
+		bool		isnull;
+		Datum		d;
+
+		if (!DeletionRowSettled(tuple, oldest_xmin))
+			continue;
+		d = heap_getattr(tuple, Anum_deletion_rows, RelationGetDescr(rel), &isnull);
+		if (!isnull)
+			DeletionVectorMerge(dv, DatumGetByteaPP(d));
+		d = heap_getattr(tuple, Anum_deletion_successors, RelationGetDescr(rel), &isnull);
+		if (!isnull)
+			DeletionSuccessorsMerge(dv, DatumGetByteaPP(d));
+		simple_heap_delete(rel, &tuple->t_self);
+		folded++;
+	}
+	systable_endscan(scan);
+	table_close(rel, RowExclusiveLock);
+
+	if (folded == 0)
+		return;
+	offsets = palloc(sizeof(uint32) * Max(dv->ndeleted, 1));
+	for (uint32 i = 0; i < dv->nrows; i++)
+		if (DeletionVectorIsSet(dv, i))
+			offsets[count++] = i;
+	DeletionInsert(relfilenode, meta->fragment_id, dv->nrows, offsets, count,
+				   dv->successors, dv->nsuccessors);
 }

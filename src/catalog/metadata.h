@@ -54,6 +54,9 @@ extern DeletionVector *DeletionLoad(Oid relfilenode, const FragmentMeta *meta,
 extern void DeletionInsert(Oid relfilenode, int64 fragment_id, uint32 nrows,
 						   const uint32 *rows, uint32 count,
 						   const RowSuccessor *successors, int nsucc);
+extern List *DeletionFoldable(Oid relfilenode, TransactionId oldest_xmin);
+extern void DeletionFold(Oid relfilenode, const FragmentMeta *meta,
+						 TransactionId oldest_xmin);
 extern int64 DeletionCount(Oid relfilenode, Snapshot snapshot, int64 *bytes);
 
 /* helpers shared by manifest.c and deletions.c */

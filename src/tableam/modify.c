@@ -115,6 +115,26 @@ LockedLookup(Oid relnode, int64 fragment_id, bool create, bool *found)
 	return hash_search(Locked, &key, create ? HASH_ENTER : HASH_FIND, found);
 }
 
+static void
+FragmentLockTag(LOCKTAG *tag, Relation rel, int64 fragment_id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, rel->rd_node.relNode,
+						 (uint32) fragment_id, COMPACT_LOCKTAG_FRAGMENT);
+}
+
+/*
+ * Take a fragment's row lock in ExclusiveLock if nobody holds it (VACUUM,
+ * which must not wait); held to the end of the transaction.
+ */
+bool
+CompactTryLockFragment(Relation rel, int64 fragment_id)
+{
+	LOCKTAG		tag;
+
+	FragmentLockTag(&tag, rel, fragment_id);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
 /*
  * Lock the fragment that holds rownum in the given mode and return its
  * state, or NULL if the lock is not available and we may not wait.
@@ -137,8 +157,7 @@ LockFragment(Relation rel, int64 rownum, LOCKMODE mode, LockWaitPolicy policy)
 	if (lf != NULL && lf->mode >= mode)
 		return lf;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, rel->rd_node.relNode,
-						 (uint32) meta.fragment_id, COMPACT_LOCKTAG_FRAGMENT);
+	FragmentLockTag(&tag, rel, meta.fragment_id);
 	if (LockAcquire(&tag, mode, false, policy != LockWaitBlock) == LOCKACQUIRE_NOT_AVAIL)
 	{
 		if (policy == LockWaitError)

@@ -112,6 +112,7 @@ extern TM_Result compact_tuple_lock(Relation rel, ItemPointer tid,
 									CommandId cid, LockTupleMode mode,
 									LockWaitPolicy wait_policy, uint8 flags,
 									TM_FailureData *tmfd);
+extern bool CompactTryLockFragment(Relation rel, int64 fragment_id);
 extern void ModifyStateReset(void);
 extern void ModifyStateSubXact(bool commit, SubTransactionId mysubid,
 							   SubTransactionId parentsubid);

@@ -78,6 +78,43 @@ RemoveDeadFiles(Relation rel, TransactionId oldest_xmin)
 	return removed;
 }
 
+/*
+ * Fold the deletion rows of each fragment that every snapshot sees into
+ * one, skipping fragments whose row lock someone holds.  Returns how many
+ * fragments were folded.
+ */
+static int
+FoldDeletions(Relation rel, TransactionId oldest_xmin)
+{
+	Oid			relnode = rel->rd_node.relNode;
+	List	   *foldable = DeletionFoldable(relnode, oldest_xmin);
+	List	   *fragments;
+	ListCell   *lc;
+	int			folded = 0;
+
+	if (foldable == NIL)
+		return 0;
+	fragments = ManifestList(relnode, GetActiveSnapshot());
+	foreach(lc, fragments)
+	{
+		FragmentMeta *meta = lfirst(lc);
+		ListCell   *fc;
+
+		foreach(fc, foldable)
+		{
+			if (*(int64 *) lfirst(fc) != meta->fragment_id)
+				continue;
+			if (CompactTryLockFragment(rel, meta->fragment_id))
+			{
+				DeletionFold(relnode, meta, oldest_xmin);
+				folded++;
+			}
+			break;
+		}
+	}
+	return folded;
+}
+
 /* Live rows and bytes of a storage, as the latest snapshot sees them. */
 static void
 StorageTotals(Relation rel, Snapshot snapshot, double *rows, double *bytes)
@@ -109,8 +146,11 @@ compact_relation_vacuum(Relation rel, VacuumParams *params,
 	double		rows;
 	double		bytes;
 	int			removed;
+	int			folded;
 
 	removed = RemoveDeadFiles(rel, oldest_xmin);
+	folded = FoldDeletions(rel, oldest_xmin);
+	CommandCounterIncrement();
 	StorageTotals(rel, snapshot, &rows, &bytes);
 	UnregisterSnapshot(snapshot);
 
@@ -121,8 +161,8 @@ compact_relation_vacuum(Relation rel, VacuumParams *params,
 	pgstat_report_vacuum(RelationGetRelid(rel), false, (PgStat_Counter) rows, 0);
 
 	ereport((params->options & VACOPT_VERBOSE) ? INFO : DEBUG2,
-			(errmsg("\"%s\": removed %d fragment files; %.0f live rows in %.0f bytes",
-					RelationGetRelationName(rel), removed, rows, bytes)));
+			(errmsg("\"%s\": removed %d fragment files, folded the deletion vectors of %d fragments; %.0f live rows in %.0f bytes",
+					RelationGetRelationName(rel), removed, folded, rows, bytes)));
 }
 
 /*
