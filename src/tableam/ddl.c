@@ -113,7 +113,8 @@ ddl_xact_callback(XactEvent event, void *arg)
 			if (PendingDirs != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that created, truncated or dropped a compact table")));
+						 errmsg("cannot PREPARE a transaction that created, truncated or dropped a compact table"),
+						 errhint("Run the DDL in a transaction that commits directly.")));
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
@@ -211,7 +212,8 @@ compact_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("compact tables cannot be moved to another tablespace"),
-			 errdetail("Fragment files of compact tables live in pg_compact, outside tablespaces.")));
+			 errdetail("Fragment files of compact tables live in pg_compact, outside tablespaces."),
+			 errhint("Keep the table in its tablespace, or convert it with ALTER TABLE ... SET ACCESS METHOD heap first.")));
 }
 
 /*
