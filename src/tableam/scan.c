@@ -25,6 +25,8 @@
 #include "access/parallel.h"
 #include "access/relscan.h"
 #include "access/xact.h"
+#include "common/pg_prng.h"
+#include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/procarray.h"
@@ -88,6 +90,8 @@ typedef struct CompactScanDescData
 	bool		include_deleted;
 	bool		last_deleted;
 	bool		analyze_done;
+	double		analyze_fraction;	/* of row groups ANALYZE decodes */
+	double		analyze_skipped;	/* live rows in row groups it skipped */
 } CompactScanDescData;
 
 typedef CompactScanDescData *CompactScanDesc;
@@ -99,6 +103,35 @@ CompareSources(const void *a, const void *b)
 	const ScanSource *y = b;
 
 	return x->first_row < y->first_row ? -1 : (x->first_row > y->first_row ? 1 : 0);
+}
+
+/*
+ * ANALYZE keeps a random sample of 300 x the largest statistics target rows
+ * out of whatever we return.  Decoding every row group of a large table for
+ * that is waste: decode each with a probability that yields about three
+ * times the sample, and count the rows of the others as live.
+ */
+static double
+AnalyzeFraction(CompactScanDesc scan)
+{
+	TupleDesc	desc = scan->desc;
+	int			target = 0;
+	double		rows = 0;
+
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		int			t = att->attstattarget < 0 ? default_statistics_target : att->attstattarget;
+
+		if (!att->attisdropped)
+			target = Max(target, t);
+	}
+	for (int i = 0; i < scan->nsources; i++)
+		rows += scan->sources[i].meta ? scan->sources[i].meta->row_count :
+			scan->sources[i].nrows;
+	if (rows <= 0)
+		return 1.0;
+	return Min(1.0, 3.0 * 300 * Max(target, 1) / rows);
 }
 
 /*
@@ -184,6 +217,9 @@ compact_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
 
 	ScanListSources(scan);
 	scan->own_deletes = WriteStateHasDeletes(rel->rd_node);
+	scan->analyze_fraction = 1.0;
+	if (flags & SO_TYPE_ANALYZE)
+		scan->analyze_fraction = AnalyzeFraction(scan);
 
 	if (pscan != NULL)
 	{
@@ -342,6 +378,19 @@ ScanLoadBatch(CompactScanDesc scan, int rg)
 	{
 		int			nrows = FragmentReaderRowGroupRows(scan->reader, rg);
 
+		if (scan->analyze_fraction < 1.0 &&
+			pg_prng_double(&pg_global_prng_state) >= scan->analyze_fraction)
+		{
+			double		live = 1.0;
+
+			if (scan->dv)
+				live -= (double) scan->dv->ndeleted / scan->dv->nrows;
+			scan->analyze_skipped += nrows * live;
+			scan->batch_rows = 0;
+			scan->batch_rg = rg;
+			MemoryContextSwitchTo(old);
+			return;
+		}
 		scan->batch_rows = nrows;
 		for (int a = 0; a < natts; a++)
 		{
@@ -596,10 +645,15 @@ compact_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
 								double *liverows, double *deadrows,
 								TupleTableSlot *slot)
 {
+	CompactScanDesc scan = (CompactScanDesc) sscan;
+
 	if (compact_scan_getnextslot(sscan, ForwardScanDirection, slot))
 	{
 		*liverows += 1;
 		return true;
 	}
+	/* ANALYZE takes liverows as the table's row count */
+	*liverows += scan->analyze_skipped;
+	scan->analyze_skipped = 0;
 	return false;
 }
