@@ -113,6 +113,16 @@ VACUUM vac;
 ANALYZE vac;
 SELECT reltuples FROM pg_class WHERE relname = 'vac';
 SELECT n_distinct, null_frac FROM pg_stats WHERE tablename = 'vac' AND attname = 'b';
+-- ANALYZE of a large table decodes only some row groups, counts them all
+SET compact.row_group_size = 1000;
+CREATE TABLE an (a int) USING compact;
+INSERT INTO an SELECT generate_series(1, 100000);
+RESET compact.row_group_size;
+SET default_statistics_target = 1;
+ANALYZE an;
+RESET default_statistics_target;
+SELECT reltuples FROM pg_class WHERE relname = 'an';
+
 -- VACUUM folds the deletion vectors every snapshot sees into one per fragment
 DELETE FROM vac WHERE a % 10 = 1;
 DELETE FROM vac WHERE a % 10 = 2;
