@@ -44,6 +44,20 @@ ok(-d $node->data_dir . "/pg_compact/$copyoid", 'the copy has its own fragment d
 $node->safe_psql('postgres', 'DROP DATABASE copy');
 ok(!-d $node->data_dir . "/pg_compact/$copyoid", 'DROP DATABASE removes it');
 
+# pg_dump and pg_restore carry compact tables, their access method and rows
+my $dump = $node->basedir . '/compact.dump';
+command_ok(['pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres')],
+	'pg_dump of a database with compact tables');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+command_ok(['pg_restore', '-d', $node->connstr('restored'), $dump],
+	'pg_restore into a new database');
+is($node->safe_psql('restored',
+	'SELECT count(*), md5(string_agg(v, \',\' ORDER BY id)) FROM t'),
+	$digest, 'the restored table has the same rows');
+is($node->safe_psql('restored',
+	"SELECT a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.relname = 't'"),
+	'compact', 'and is still a compact table');
+
 # DROP TABLE removes the table's directory at commit, not before
 my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'postgres'");
 my $relnode = $node->safe_psql('postgres', "SELECT relfilenode FROM pg_class WHERE relname = 't'");
