@@ -142,3 +142,23 @@ INSERT INTO cons (id, v) VALUES (1, 1), (2, 2);
 INSERT INTO cons (id, v) VALUES (3, -1);
 INSERT INTO cons (id, v) VALUES (1, 5);
 SELECT * FROM cons ORDER BY id;
+
+-- a DELETE over many fragments takes one table-wide lock instead of one
+-- lock per fragment
+CREATE TABLE many (id int) USING compact;
+CREATE PROCEDURE fill_many(n int) LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1..n LOOP
+		INSERT INTO many VALUES (i);
+		COMMIT;
+	END LOOP;
+END $$;
+CALL fill_many(150);
+SELECT count(*) FROM compact.fragments WHERE relation = 'many'::regclass;
+BEGIN;
+DELETE FROM many WHERE id % 2 = 0;
+SELECT count(*) <= 70 AS few_locks FROM pg_locks
+ WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+SELECT count(*), sum(id) FROM many;
+COMMIT;
+SELECT count(*), sum(id) FROM many;

@@ -38,6 +38,10 @@
 
 /* locktag_field4 of our fragment locks; pg_advisory_* use 1 and 2 */
 #define COMPACT_LOCKTAG_FRAGMENT	0x4301
+/* the fragment id of the table-wide lock tag */
+#define ALL_FRAGMENTS				((int64) 0)
+/* fragment locks a transaction takes on a table before it escalates */
+#define ESCALATE_AFTER				64
 
 typedef struct LockedFragmentKey
 {
@@ -131,6 +135,9 @@ CompactTryLockFragment(Relation rel, int64 fragment_id)
 {
 	LOCKTAG		tag;
 
+	FragmentLockTag(&tag, rel, ALL_FRAGMENTS);
+	if (LockAcquire(&tag, RowExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return false;
 	FragmentLockTag(&tag, rel, fragment_id);
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
@@ -139,11 +146,40 @@ CompactTryLockFragment(Relation rel, int64 fragment_id)
  * Lock the fragment that holds rownum in the given mode and return its
  * state, or NULL if the lock is not available and we may not wait.
  */
+/* Acquire a lock tag, or say why not. */
+static bool
+AcquireOrFail(Relation rel, LOCKTAG *tag, LOCKMODE mode, LockWaitPolicy policy)
+{
+	if (LockAcquire(tag, mode, false, policy != LockWaitBlock) != LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	if (policy == LockWaitError)
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("could not obtain lock on row in relation \"%s\"",
+						RelationGetRelationName(rel))));
+	return false;
+}
+
+/*
+ * Lock the fragment that holds rownum in the given mode (ExclusiveLock or
+ * ShareLock) and return its state, or NULL if the lock is not available and
+ * we may not wait.
+ *
+ * A transaction that has locked ESCALATE_AFTER fragments of a table takes
+ * one table-wide lock instead (the ALL_FRAGMENTS tag), so that a DELETE over
+ * a table of many small fragments does not fill the shared lock table.
+ * Fragment lockers hold the table-wide tag in an intent mode
+ * (RowExclusiveLock for ExclusiveLock, RowShareLock for ShareLock) that
+ * conflicts exactly with the escalated modes of the same strength.
+ */
 static LockedFragment *
 LockFragment(Relation rel, int64 rownum, LOCKMODE mode, LockWaitPolicy policy)
 {
+	Oid			relnode = rel->rd_node.relNode;
+	SubTransactionId subid = GetCurrentSubTransactionId();
 	FragmentMeta meta;
 	LockedFragment *lf;
+	LockedFragment *all;
 	bool		found;
 	LOCKTAG		tag;
 
@@ -153,22 +189,42 @@ LockFragment(Relation rel, int64 rownum, LOCKMODE mode, LockWaitPolicy policy)
 				 errmsg("row " INT64_FORMAT " of compact table \"%s\" is in no fragment",
 						rownum, RelationGetRelationName(rel))));
 
-	lf = LockedLookup(rel->rd_node.relNode, meta.fragment_id, false, &found);
+	lf = LockedLookup(relnode, meta.fragment_id, false, &found);
 	if (lf != NULL && lf->mode >= mode)
 		return lf;
 
-	FragmentLockTag(&tag, rel, meta.fragment_id);
-	if (LockAcquire(&tag, mode, false, policy != LockWaitBlock) == LOCKACQUIRE_NOT_AVAIL)
+	all = LockedLookup(relnode, ALL_FRAGMENTS, true, &found);
+	if (!found)
 	{
-		if (policy == LockWaitError)
-			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("could not obtain lock on row in relation \"%s\"",
-							RelationGetRelationName(rel))));
-		return NULL;
+		all->mode = NoLock;
+		all->row_count = 0;		/* fragment locks taken */
+		all->committed = NULL;
+		all->subid = subid;
+	}
+	if (all->mode < mode)
+	{
+		FragmentLockTag(&tag, rel, ALL_FRAGMENTS);
+		if (all->row_count >= ESCALATE_AFTER)
+		{
+			if (!AcquireOrFail(rel, &tag, mode, policy))
+				return NULL;
+			all->mode = mode;
+			all->subid = subid;
+		}
+		else
+		{
+			if (!AcquireOrFail(rel, &tag,
+							   mode == ExclusiveLock ? RowExclusiveLock : RowShareLock,
+							   policy))
+				return NULL;
+			FragmentLockTag(&tag, rel, meta.fragment_id);
+			if (!AcquireOrFail(rel, &tag, mode, policy))
+				return NULL;
+			all->row_count++;
+		}
 	}
 
-	lf = LockedLookup(rel->rd_node.relNode, meta.fragment_id, true, &found);
+	lf = LockedLookup(relnode, meta.fragment_id, true, &found);
 	if (!found)
 	{
 		MemoryContext old = MemoryContextSwitchTo(ModifyContext);
@@ -176,11 +232,15 @@ LockFragment(Relation rel, int64 rownum, LOCKMODE mode, LockWaitPolicy policy)
 		lf->mode = NoLock;
 		lf->first_row = meta.first_row;
 		lf->row_count = meta.row_count;
-		lf->committed = DeletionLoad(rel->rd_node.relNode, &meta, SnapshotSelf);
-		lf->subid = GetCurrentSubTransactionId();
+		lf->committed = DeletionLoad(relnode, &meta, SnapshotSelf);
 		MemoryContextSwitchTo(old);
 	}
-	lf->mode = Max(lf->mode, mode);
+	/* a stronger lock taken in a subtransaction goes with its abort */
+	if (mode > lf->mode)
+	{
+		lf->mode = mode;
+		lf->subid = subid;
+	}
 	return lf;
 }
 
