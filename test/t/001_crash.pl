@@ -46,19 +46,19 @@ $node->start;
 is($node->safe_psql('postgres', 'SELECT count(*), count(DISTINCT id), sum(id) FROM t'),
 	'4500|4500|11250000', 'committed rows survive an immediate shutdown, once each');
 
-# crash in the middle of a large insert that has already written fragments
+# crash in the middle of a large COPY that has already written fragments
 my $files_before = count_files();
 my $bg = $node->background_psql('postgres');
 $bg->query_safe('SET compact.write_buffer_size = 1024');
 $bg->query_until(qr/started/, q{
 	\echo started
 	BEGIN;
-	INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(100001, 3000000) g;
+	COPY t (id) FROM PROGRAM 'seq 100001 20000000';
 });
 # wait until the open transaction has written at least two fragment files
 $node->poll_query_until('postgres',
 	"SELECT count(*) >= $files_before + 2 FROM pg_ls_dir('pg_compact/$dboid/$relnode') f WHERE f LIKE '%.frag'")
-  or die 'the large insert wrote no fragment';
+  or die 'the large COPY wrote no fragment';
 $node->stop('immediate');
 eval { $bg->quit; };
 $node->start;
