@@ -68,3 +68,53 @@ SELECT c.oid::regclass AS relation,
 					  WHERE x.relfilenode = m.relfilenode
 						AND x.fragment_id = m.fragment_id) d ON true;
 GRANT SELECT ON compact.fragments TO PUBLIC;
+
+-- Compaction: the function forms of VACUUM (COMPACT ...), VACUUM and
+-- VACUUM (OPTIMIZE ...).  Each returns one row of totals.
+CREATE FUNCTION compact.compact_table(
+	relation regclass,
+	order_by text DEFAULT NULL,
+	z_order_by text DEFAULT NULL,
+	hilbert_by text DEFAULT NULL,
+	filter text DEFAULT NULL,
+	dry_run boolean DEFAULT false,
+	verbose boolean DEFAULT false,
+	OUT fragments_before bigint,
+	OUT fragments_after bigint,
+	OUT rows_rewritten bigint,
+	OUT deleted_rows_removed bigint,
+	OUT bytes_before bigint,
+	OUT bytes_after bigint,
+	OUT duration_ms double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'compact_table'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION compact.vacuum_table(
+	relation regclass,
+	verbose boolean DEFAULT false,
+	OUT fragments_before bigint,
+	OUT fragments_after bigint,
+	OUT rows_rewritten bigint,
+	OUT deleted_rows_removed bigint,
+	OUT bytes_before bigint,
+	OUT bytes_after bigint,
+	OUT duration_ms double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'compact_vacuum_table'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION compact.optimize_table(
+	relation regclass,
+	recompute_statistics boolean DEFAULT false,
+	verbose boolean DEFAULT false,
+	OUT fragments_before bigint,
+	OUT fragments_after bigint,
+	OUT rows_rewritten bigint,
+	OUT deleted_rows_removed bigint,
+	OUT bytes_before bigint,
+	OUT bytes_after bigint,
+	OUT duration_ms double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'compact_optimize_table'
+LANGUAGE C VOLATILE;

@@ -108,21 +108,57 @@ DeletionInsert(Oid relfilenode, int64 fragment_id, uint32 nrows,
 	table_close(rel, RowExclusiveLock);
 }
 
+static int
+CompareInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 /*
- * Deleted rows of a storage that a snapshot sees; *bytes, if not NULL, gets
- * the size of their vectors.
+ * Deleted rows of the given fragments (a List of FragmentMeta, as the
+ * snapshot sees them) that the snapshot sees.  per_fragment, if not NULL,
+ * gets the count of each fragment in list order; *bytes, if not NULL, the
+ * size of their vectors.  Deletion rows of fragments not in the list (a
+ * compaction replaced them) are not counted.
  */
 int64
-DeletionCount(Oid relfilenode, Snapshot snapshot, int64 *bytes)
+DeletionCount(Oid relfilenode, Snapshot snapshot, List *fragments,
+			  int64 *per_fragment, int64 *bytes)
 {
-	Relation	rel = table_open(CompactCatalogRelid("deletion", false), AccessShareLock);
+	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData key;
 	HeapTuple	tuple;
+	int			n = list_length(fragments);
+	int64	   *ids;
+	int64	   *sorted;
 	int64		total = 0;
+	ListCell   *lc;
+	int			i = 0;
 
 	if (bytes)
 		*bytes = 0;
+	if (per_fragment)
+		memset(per_fragment, 0, sizeof(int64) * n);
+	if (n == 0)
+		return 0;
+
+	/* fragment ids in list order, and sorted (id, position) pairs */
+	ids = palloc(sizeof(int64) * n);
+	sorted = palloc(sizeof(int64) * n * 2);
+	foreach(lc, fragments)
+	{
+		ids[i] = ((FragmentMeta *) lfirst(lc))->fragment_id;
+		sorted[2 * i] = ids[i];
+		sorted[2 * i + 1] = i;
+		i++;
+	}
+	qsort(sorted, n, sizeof(int64) * 2, CompareInt64);
+
+	rel = table_open(CompactCatalogRelid("deletion", false), AccessShareLock);
 	ScanKeyInit(&key, Anum_deletion_relfilenode, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(relfilenode));
 	scan = systable_beginscan(rel, CompactCatalogRelid("deletion_fragment", false),
@@ -130,17 +166,48 @@ DeletionCount(Oid relfilenode, Snapshot snapshot, int64 *bytes)
 	while ((tuple = systable_getnext(scan)) != NULL)
 	{
 		bool		isnull;
-		Datum		n = heap_getattr(tuple, Anum_deletion_deleted_rows,
-									 RelationGetDescr(rel), &isnull);
+		int64		id = DatumGetInt64(heap_getattr(tuple, Anum_deletion_fragment_id,
+													RelationGetDescr(rel), &isnull));
+		Datum		count = heap_getattr(tuple, Anum_deletion_deleted_rows,
+										 RelationGetDescr(rel), &isnull);
+		int64	   *hit = bsearch(&id, sorted, n, sizeof(int64) * 2, CompareInt64);
 
-		if (!isnull)
-			total += DatumGetInt32(n);
+		if (hit == NULL || isnull)
+			continue;
+		total += DatumGetInt32(count);
+		if (per_fragment)
+			per_fragment[hit[1]] += DatumGetInt32(count);
 		if (bytes)
 			*bytes += tuple->t_len;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	pfree(ids);
+	pfree(sorted);
 	return total;
+}
+
+/*
+ * Delete every deletion row of a fragment whose file VACUUM removes.
+ */
+void
+DeletionDeleteFragment(Oid relfilenode, int64 fragment_id)
+{
+	Relation	rel = table_open(CompactCatalogRelid("deletion", false), RowExclusiveLock);
+	SysScanDesc scan;
+	ScanKeyData key[2];
+	HeapTuple	tuple;
+
+	ScanKeyInit(&key[0], Anum_deletion_relfilenode, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relfilenode));
+	ScanKeyInit(&key[1], Anum_deletion_fragment_id, BTEqualStrategyNumber,
+				F_INT8EQ, Int64GetDatum(fragment_id));
+	scan = systable_beginscan(rel, CompactCatalogRelid("deletion_fragment", false),
+							  true, NULL, 2, key);
+	while ((tuple = systable_getnext(scan)) != NULL)
+		simple_heap_delete(rel, &tuple->t_self);
+	systable_endscan(scan);
+	table_close(rel, RowExclusiveLock);
 }
 
 /*

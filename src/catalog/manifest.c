@@ -128,6 +128,7 @@ ManifestFromTuple(HeapTuple tuple, TupleDesc desc, FragmentMeta *meta)
 		DatumGetByteaPCopy(values[Anum_manifest_stats - 1]);
 	meta->cids = isnull[Anum_manifest_cids - 1] ? NULL :
 		DatumGetByteaPCopy(values[Anum_manifest_cids - 1]);
+	meta->clustering = TextDatumGetCString(values[Anum_manifest_clustering - 1]);
 	meta->own = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
 	meta->tid = tuple->t_self;
 }
@@ -217,7 +218,8 @@ ManifestInsert(Oid relfilenode, const FragmentMeta *meta,
 	values[Anum_manifest_row_groups - 1] = Int32GetDatum(meta->row_groups);
 	values[Anum_manifest_operation - 1] = CStringGetTextDatum(operation);
 	values[Anum_manifest_created_at - 1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[Anum_manifest_clustering - 1] = CStringGetTextDatum("none");
+	values[Anum_manifest_clustering - 1] =
+		CStringGetTextDatum(meta->clustering ? meta->clustering : "none");
 	if (meta->stats)
 		values[Anum_manifest_stats - 1] = PointerGetDatum(meta->stats);
 	else
@@ -231,6 +233,59 @@ ManifestInsert(Oid relfilenode, const FragmentMeta *meta,
 	CompactCatalogInsert(rel, tuple, cid, frozen ? HEAP_INSERT_FROZEN : 0);
 	heap_freetuple(tuple);
 	table_close(rel, RowExclusiveLock);
+}
+
+/*
+ * Delete one fragment's manifest row (a compaction replaced it).  The caller
+ * holds a lock that keeps other compactions of the table away, so nobody
+ * else deletes it concurrently.
+ */
+void
+ManifestDelete(const FragmentMeta *meta)
+{
+	Relation	rel = table_open(CompactCatalogRelid("manifest", false), RowExclusiveLock);
+
+	simple_heap_delete(rel, (ItemPointer) &meta->tid);
+	table_close(rel, RowExclusiveLock);
+}
+
+/*
+ * If a committed transaction deleted the manifest row of a fragment (a
+ * compaction replaced it), that transaction's xid; else InvalidTransactionId.
+ */
+TransactionId
+ManifestReplacedBy(Oid relfilenode, int64 fragment_id)
+{
+	Relation	rel = table_open(CompactCatalogRelid("manifest", false), AccessShareLock);
+	SysScanDesc scan;
+	ScanKeyData key[2];
+	HeapTuple	tuple;
+	TransactionId result = InvalidTransactionId;
+
+	ScanKeyInit(&key[0], Anum_manifest_relfilenode, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relfilenode));
+	ScanKeyInit(&key[1], Anum_manifest_fragment_id, BTEqualStrategyNumber,
+				F_INT8EQ, Int64GetDatum(fragment_id));
+	scan = systable_beginscan(rel, CompactCatalogRelid("manifest_pkey", false),
+							  true, SnapshotAny, 2, key);
+	while ((tuple = systable_getnext(scan)) != NULL)
+	{
+		TransactionId xmax = HeapTupleHeaderGetUpdateXid(tuple->t_data);
+
+		if (HeapTupleHeaderXminInvalid(tuple->t_data) ||
+			!TransactionIdIsValid(xmax) ||
+			(tuple->t_data->t_infomask & HEAP_XMAX_LOCK_ONLY))
+			continue;
+		if (!TransactionIdIsCurrentTransactionId(xmax) &&
+			!TransactionIdIsInProgress(xmax) && TransactionIdDidCommit(xmax))
+		{
+			result = xmax;
+			break;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
 }
 
 /*

@@ -31,6 +31,7 @@ typedef struct FragmentMeta
 	int32		row_groups;
 	bytea	   *stats;			/* fragment-level column statistics */
 	bytea	   *cids;			/* per-row command ids, own fragments only */
+	char	   *clustering;		/* how its rows are ordered; NULL: "none" */
 	bool		own;			/* written by the current transaction */
 	ItemPointerData tid;		/* of the manifest row */
 } FragmentMeta;
@@ -42,7 +43,9 @@ extern bool ManifestFindRow(Oid relfilenode, int64 rownum, Snapshot snapshot,
 							FragmentMeta *meta);
 extern void ManifestInsert(Oid relfilenode, const FragmentMeta *meta,
 						   const char *operation, CommandId cid, bool frozen);
+extern void ManifestDelete(const FragmentMeta *meta);
 extern void ManifestDeleteAll(Oid relfilenode);
+extern TransactionId ManifestReplacedBy(Oid relfilenode, int64 fragment_id);
 extern bool ManifestReferences(Oid relfilenode, int64 fragment_id);
 extern List *ManifestRemovable(Oid relfilenode, TransactionId oldest_xmin);
 extern uint32 FragmentVisibleRows(const FragmentMeta *meta, Snapshot snapshot);
@@ -57,7 +60,9 @@ extern void DeletionInsert(Oid relfilenode, int64 fragment_id, uint32 nrows,
 extern List *DeletionFoldable(Oid relfilenode, TransactionId oldest_xmin);
 extern void DeletionFold(Oid relfilenode, const FragmentMeta *meta,
 						 TransactionId oldest_xmin);
-extern int64 DeletionCount(Oid relfilenode, Snapshot snapshot, int64 *bytes);
+extern int64 DeletionCount(Oid relfilenode, Snapshot snapshot, List *fragments,
+						   int64 *per_fragment, int64 *bytes);
+extern void DeletionDeleteFragment(Oid relfilenode, int64 fragment_id);
 
 /* helpers shared by manifest.c and deletions.c */
 extern void CompactCatalogInsert(Relation rel, HeapTuple tuple, CommandId cid,

@@ -10,19 +10,44 @@
  * so its files cannot change.  DROP DATABASE removes the directory once the
  * database is gone.  Both statements run outside transaction blocks.
  *
+ * VACUUM with our options (COMPACT, OPTIMIZE, ORDER_BY, Z_ORDER_BY,
+ * HILBERT_BY, FILTER, DRY_RUN, RECOMPUTE_STATISTICS) is ours: PostgreSQL
+ * would reject the option names.  It compacts each named table (each leaf
+ * partition of a partitioned one), one transaction per group, and for
+ * OPTIMIZE then hands the same tables to PostgreSQL's VACUUM (with ANALYZE
+ * for RECOMPUTE_STATISTICS).
+ *
  * IDENTIFICATION
  *	  src/commands/utility.c
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
+#include "commands/statement.h"
 #include "compact.h"
+#include "compaction/compaction.h"
 #include "format/files.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -57,6 +82,309 @@ CreatedbTemplate(CreatedbStmt *stmt)
 	return "template1";
 }
 
+/* our VACUUM options, parsed */
+typedef struct VacuumCompactOptions
+{
+	bool		compact;
+	bool		optimize;
+	bool		dry_run;
+	bool		verbose;
+	bool		recompute_statistics;
+	char	   *order_by;
+	char	   *z_order_by;
+	char	   *hilbert_by;
+	char	   *filter;
+	List	   *pg_options;		/* the rest, for PostgreSQL's VACUUM */
+} VacuumCompactOptions;
+
+static bool
+IsOurOption(const char *name)
+{
+	static const char *const ours[] = {
+		"compact", "optimize", "order_by", "z_order_by", "hilbert_by",
+		"filter", "dry_run", "recompute_statistics"
+	};
+
+	for (int i = 0; i < lengthof(ours); i++)
+		if (strcmp(name, ours[i]) == 0)
+			return true;
+	return false;
+}
+
+bool
+StatementIsCompactVacuum(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (!IsA(parsetree, VacuumStmt))
+		return false;
+	foreach(lc, ((VacuumStmt *) parsetree)->options)
+		if (IsOurOption(lfirst_node(DefElem, lc)->defname))
+			return true;
+	return false;
+}
+
+static void
+ParseVacuumOptions(VacuumStmt *stmt, VacuumCompactOptions *opts)
+{
+	ListCell   *lc;
+
+	memset(opts, 0, sizeof(VacuumCompactOptions));
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "compact") == 0)
+			opts->compact = defGetBoolean(def);
+		else if (strcmp(def->defname, "optimize") == 0)
+			opts->optimize = defGetBoolean(def);
+		else if (strcmp(def->defname, "dry_run") == 0)
+			opts->dry_run = defGetBoolean(def);
+		else if (strcmp(def->defname, "recompute_statistics") == 0)
+			opts->recompute_statistics = defGetBoolean(def);
+		else if (strcmp(def->defname, "order_by") == 0)
+			opts->order_by = defGetString(def);
+		else if (strcmp(def->defname, "z_order_by") == 0)
+			opts->z_order_by = defGetString(def);
+		else if (strcmp(def->defname, "hilbert_by") == 0)
+			opts->hilbert_by = defGetString(def);
+		else if (strcmp(def->defname, "filter") == 0)
+			opts->filter = defGetString(def);
+		else
+		{
+			if (strcmp(def->defname, "verbose") == 0)
+				opts->verbose = defGetBoolean(def);
+			opts->pg_options = lappend(opts->pg_options, def);
+		}
+	}
+	if (!stmt->is_vacuumcmd)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("ANALYZE does not take compaction options"),
+				 errhint("Use VACUUM (COMPACT, ...) or VACUUM (OPTIMIZE, ...).")));
+	if (!opts->compact && !opts->optimize)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("VACUUM options ORDER_BY, Z_ORDER_BY, HILBERT_BY, FILTER, DRY_RUN and RECOMPUTE_STATISTICS need COMPACT or OPTIMIZE"),
+				 errhint("Write VACUUM (COMPACT, ...) or VACUUM (OPTIMIZE, ...).")));
+	if (opts->recompute_statistics && !opts->optimize)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("RECOMPUTE_STATISTICS needs OPTIMIZE"),
+				 errhint("Write VACUUM (OPTIMIZE, RECOMPUTE_STATISTICS) t.")));
+}
+
+/* every compact table of the database the user owns */
+static List *
+AllCompactTables(void)
+{
+	Relation	pg_class = table_open(RelationRelationId, AccessShareLock);
+	Oid			am = get_table_am_oid("compact", false);
+	TableScanDesc scan = table_beginscan_catalog(pg_class, 0, NULL);
+	HeapTuple	tuple;
+	List	   *result = NIL;
+
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
+
+		if (form->relkind == RELKIND_RELATION && form->relam == am &&
+			pg_class_ownercheck(form->oid, GetUserId()))
+			result = lappend_oid(result, form->oid);
+	}
+	table_endscan(scan);
+	table_close(pg_class, AccessShareLock);
+	return result;
+}
+
+static void
+ReportResult(Oid relid, const CompactionResult *r, int elevel)
+{
+	ereport(elevel,
+			(errmsg("\"%s\": " INT64_FORMAT " fragments into " INT64_FORMAT ", " INT64_FORMAT " rows rewritten, " INT64_FORMAT " deleted rows removed, " INT64_FORMAT " bytes before, " INT64_FORMAT " after, in %.0f ms",
+					get_rel_name(relid), r->fragments_before, r->fragments_after,
+					r->rows_rewritten, r->deleted_rows_removed,
+					r->bytes_before, r->bytes_after, r->duration_ms)));
+}
+
+/*
+ * VACUUM (COMPACT | OPTIMIZE, ...): compact each table, in transactions of
+ * our own, then hand OPTIMIZE's tables to PostgreSQL's VACUUM.
+ */
+static void
+VacuumCompact(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			  ProcessUtilityContext context, ParamListInfo params,
+			  QueryEnvironment *queryEnv, DestReceiver *dest,
+			  QueryCompletion *qc)
+{
+	VacuumStmt *stmt = (VacuumStmt *) pstmt->utilityStmt;
+	VacuumCompactOptions opts;
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	ParseVacuumOptions(stmt, &opts);
+	PreventInTransactionBlock(context == PROCESS_UTILITY_TOPLEVEL, "VACUUM");
+	/* as vacuum() does: each table gets snapshots of its own */
+	if (ActiveSnapshotSet())
+		PopActiveSnapshot();
+
+	if (stmt->rels == NIL)
+		relids = AllCompactTables();
+	foreach(lc, stmt->rels)
+	{
+		VacuumRelation *vrel = lfirst_node(VacuumRelation, lc);
+
+		if (vrel->va_cols != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("VACUUM (COMPACT) does not take a column list"),
+					 errhint("Name the columns in ORDER_BY, Z_ORDER_BY or HILBERT_BY.")));
+		relids = lappend_oid(relids,
+							 RangeVarGetRelid(vrel->relation, AccessShareLock, false));
+	}
+
+	/* check every table and option before changing anything */
+	foreach(lc, relids)
+	{
+		List	   *targets = StatementTargetTables(lfirst_oid(lc), opts.filter);
+		ListCell   *tc;
+
+		foreach(tc, targets)
+		{
+			CompactionRequest request;
+
+			StatementBuildRequest(&request, lfirst_oid(tc), opts.order_by,
+								  opts.z_order_by, opts.hilbert_by, opts.filter);
+		}
+	}
+
+	foreach(lc, relids)
+	{
+		List	   *targets = StatementTargetTables(lfirst_oid(lc), opts.filter);
+		ListCell   *tc;
+		CompactionResult total;
+
+		memset(&total, 0, sizeof(total));
+		foreach(tc, targets)
+		{
+			CompactionRequest request;
+			CompactionResult result;
+
+			PushActiveSnapshot(GetTransactionSnapshot());
+			StatementBuildRequest(&request, lfirst_oid(tc), opts.order_by,
+								  opts.z_order_by, opts.hilbert_by, opts.filter);
+			request.dry_run = opts.dry_run;
+			request.verbose = opts.verbose;
+			request.own_transactions = true;
+			CompactionRun(&request, &result);
+			PopActiveSnapshot();
+			StatementAddResult(&total, &result);
+		}
+		if (opts.verbose || opts.dry_run)
+			ReportResult(lfirst_oid(lc), &total, INFO);
+	}
+
+	if (opts.optimize && !opts.dry_run)
+	{
+		PlannedStmt *vacuum = copyObject(pstmt);
+		VacuumStmt *vstmt = (VacuumStmt *) vacuum->utilityStmt;
+
+		vstmt->options = opts.pg_options;
+		if (opts.recompute_statistics)
+			vstmt->options = lappend(vstmt->options,
+									 makeDefElem("analyze", NULL, -1));
+		/* the tables as resolved above */
+		vstmt->rels = NIL;
+		foreach(lc, relids)
+			vstmt->rels = lappend(vstmt->rels,
+								  makeVacuumRelation(NULL, lfirst_oid(lc), NIL));
+		CallPrevious(vacuum, queryString, false, context, params, queryEnv,
+					 dest, qc);
+	}
+}
+
+/*
+ * Plain VACUUM of compact tables first rewrites their fragments over the
+ * deleted ratio (SPEC §4), in transactions of its own, then lets
+ * PostgreSQL's VACUUM fold deletion vectors and remove dead files.
+ * Autovacuum does not come here: it only folds and removes.
+ */
+static void
+VacuumRewriteDeleted(VacuumStmt *stmt, bool isTopLevel)
+{
+	Oid			am = get_table_am_oid("compact", true);
+	List	   *relids = NIL;
+	ListCell   *lc;
+	bool		verbose = false;
+
+	if (!stmt->is_vacuumcmd || !OidIsValid(am))
+		return;
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "full") == 0 && defGetBoolean(def))
+			return;
+		if (strcmp(def->defname, "verbose") == 0)
+			verbose = defGetBoolean(def);
+	}
+	if (stmt->rels == NIL)
+		relids = AllCompactTables();
+	foreach(lc, stmt->rels)
+	{
+		VacuumRelation *vrel = lfirst_node(VacuumRelation, lc);
+		Oid			relid = RangeVarGetRelid(vrel->relation, NoLock, true);
+		List	   *children;
+		ListCell   *cc;
+
+		if (!OidIsValid(relid))
+			continue;
+		children = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ?
+			find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+		foreach(cc, children)
+		{
+			Oid			child = lfirst_oid(cc);
+			HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(child));
+			Form_pg_class form;
+
+			if (!HeapTupleIsValid(tuple))
+				continue;
+			form = (Form_pg_class) GETSTRUCT(tuple);
+			if (form->relkind == RELKIND_RELATION && form->relam == am &&
+				pg_class_ownercheck(child, GetUserId()))
+				relids = lappend_oid(relids, child);
+			ReleaseSysCache(tuple);
+		}
+	}
+	if (relids == NIL)
+		return;
+
+	PreventInTransactionBlock(isTopLevel, "VACUUM");
+	if (ActiveSnapshotSet())
+		PopActiveSnapshot();
+	foreach(lc, relids)
+	{
+		CompactionRequest request;
+		CompactionResult result;
+		Relation	rel;
+
+		PushActiveSnapshot(GetTransactionSnapshot());
+		rel = CompactionOpenTable(lfirst_oid(lc), true);
+		if (rel == NULL)
+		{
+			PopActiveSnapshot();
+			continue;
+		}
+		relation_close(rel, NoLock);
+		CompactionRequestInit(&request, lfirst_oid(lc));
+		request.deleted_only = true;
+		request.verbose = verbose;
+		request.own_transactions = true;
+		CompactionRun(&request, &result);
+		PopActiveSnapshot();
+	}
+}
+
 static void
 compact_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					   bool readOnlyTree, ProcessUtilityContext context,
@@ -64,6 +392,17 @@ compact_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					   DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (StatementIsCompactVacuum(parsetree))
+	{
+		VacuumCompact(pstmt, queryString, readOnlyTree, context, params,
+					  queryEnv, dest, qc);
+		return;
+	}
+
+	if (IsA(parsetree, VacuumStmt))
+		VacuumRewriteDeleted((VacuumStmt *) parsetree,
+							 context == PROCESS_UTILITY_TOPLEVEL);
 
 	if (IsA(parsetree, DropdbStmt))
 	{

@@ -43,6 +43,14 @@ CompactFragmentPath(Oid dboid, Oid relfilenode, int64 fragment_id,
 					COMPACT_DIR, dboid, relfilenode, fragment_id, xid);
 }
 
+char *
+CompactRowMapPath(Oid dboid, Oid relfilenode, int64 fragment_id,
+				  TransactionId xid)
+{
+	return psprintf("%s/%u/%u/" INT64_FORMAT "-%u.map",
+					COMPACT_DIR, dboid, relfilenode, fragment_id, xid);
+}
+
 /*
  * Create (or find) one directory level; returns true if it was created.
  */
@@ -147,7 +155,7 @@ CompactCopyDir(const char *from, const char *to)
 }
 
 /*
- * List the fragment files of a table directory.  Names that do not parse are
+ * List the fragment files and row maps of a table directory.  Names that do not parse are
  * skipped (they are not ours).  Returns the count; *files is palloc'd.
  */
 int
@@ -172,8 +180,15 @@ CompactListTableDir(Oid dboid, Oid relfilenode, FragmentFileName **files)
 		unsigned int xid;
 		char		tail;
 
-		if (sscanf(de->d_name, "%lld-%u.fra%c", &id, &xid, &tail) != 3 ||
-			tail != 'g')
+		bool		is_map;
+
+		if (sscanf(de->d_name, "%lld-%u.fra%c", &id, &xid, &tail) == 3 &&
+			tail == 'g')
+			is_map = false;
+		else if (sscanf(de->d_name, "%lld-%u.ma%c", &id, &xid, &tail) == 3 &&
+				 tail == 'p')
+			is_map = true;
+		else
 			continue;
 		if (n == cap)
 		{
@@ -182,6 +197,7 @@ CompactListTableDir(Oid dboid, Oid relfilenode, FragmentFileName **files)
 		}
 		(*files)[n].fragment_id = id;
 		(*files)[n].xid = xid;
+		(*files)[n].is_map = is_map;
 		n++;
 	}
 	FreeDir(dir);

@@ -23,6 +23,7 @@ typedef struct FragmentFileName
 {
 	int64		fragment_id;
 	TransactionId xid;
+	bool		is_map;			/* a row map (rowmap.h), not a fragment */
 } FragmentFileName;
 
 /* files.c */
@@ -30,6 +31,8 @@ extern char *CompactDatabaseDir(Oid dboid);
 extern char *CompactTableDir(Oid dboid, Oid relfilenode);
 extern char *CompactFragmentPath(Oid dboid, Oid relfilenode,
 								 int64 fragment_id, TransactionId xid);
+extern char *CompactRowMapPath(Oid dboid, Oid relfilenode,
+							   int64 fragment_id, TransactionId xid);
 extern void CompactCreateTableDir(Oid dboid, Oid relfilenode);
 extern void CompactRemoveDir(const char *path);
 extern void CompactCopyDir(const char *from, const char *to);

@@ -34,6 +34,8 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "format/files.h"
+#include "format/rowmap.h"
 #include "tableam/tableam.h"
 
 /* locktag_field4 of our fragment locks; pg_advisory_* use 1 and 2 */
@@ -58,6 +60,9 @@ typedef struct LockedFragment
 	int64		first_row;
 	int64		row_count;
 	DeletionVector *committed;	/* deletions committed by others */
+	bool		replaced_checked;	/* replaced_by is known */
+	TransactionId replaced_by;	/* compaction that replaced the fragment */
+	int64	   *rowmap;			/* its row map, once read */
 } LockedFragment;
 
 static MemoryContext ModifyContext = NULL;
@@ -143,9 +148,19 @@ CompactTryLockFragment(Relation rel, int64 fragment_id)
 }
 
 /*
- * Lock the fragment that holds rownum in the given mode and return its
- * state, or NULL if the lock is not available and we may not wait.
+ * Take every row lock of a table at once (a compaction about to commit),
+ * waiting for the transactions that delete, update or lock its rows, and
+ * keeping new ones out until the end of the transaction.
  */
+void
+CompactLockAllFragments(Relation rel)
+{
+	LOCKTAG		tag;
+
+	FragmentLockTag(&tag, rel, ALL_FRAGMENTS);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
 /* Acquire a lock tag, or say why not. */
 static bool
 AcquireOrFail(Relation rel, LOCKTAG *tag, LOCKMODE mode, LockWaitPolicy policy)
@@ -233,6 +248,9 @@ LockFragment(Relation rel, int64 rownum, LOCKMODE mode, LockWaitPolicy policy)
 		lf->first_row = meta.first_row;
 		lf->row_count = meta.row_count;
 		lf->committed = DeletionLoad(relnode, &meta, SnapshotSelf);
+		lf->replaced_checked = false;
+		lf->replaced_by = InvalidTransactionId;
+		lf->rowmap = NULL;
 		MemoryContextSwitchTo(old);
 	}
 	/* a stronger lock taken in a subtransaction goes with its abort */
@@ -275,39 +293,86 @@ DeletedInFragment(LockedFragment *lf, int64 rownum)
 }
 
 /*
+ * If a compaction replaced the row's fragment after our snapshot was taken,
+ * move *rownum to the row's copy and return true.  A compaction that
+ * replaced the fragment committed before we got the fragment's lock (it
+ * holds every fragment lock of the table while it commits), and it carried
+ * every deletion committed by then onto the copies, so the copy is where
+ * our change must go.  Rows the compaction dropped were deleted, which the
+ * caller has checked before.
+ */
+static bool
+FollowRowMap(Relation rel, LockedFragment *lf, int64 *rownum)
+{
+	int64		target;
+
+	if (!lf->replaced_checked)
+	{
+		lf->replaced_by = ManifestReplacedBy(rel->rd_node.relNode,
+											 lf->key.fragment_id);
+		lf->replaced_checked = true;
+	}
+	if (!TransactionIdIsValid(lf->replaced_by))
+		return false;
+	if (lf->rowmap == NULL)
+	{
+		char	   *path = CompactRowMapPath(MyDatabaseId, rel->rd_node.relNode,
+											 lf->key.fragment_id, lf->replaced_by);
+		MemoryContext old = MemoryContextSwitchTo(ModifyContext);
+
+		lf->rowmap = RowMapRead(path, lf->key.fragment_id, (uint32) lf->row_count);
+		MemoryContextSwitchTo(old);
+		pfree(path);
+	}
+	target = lf->rowmap[*rownum - lf->first_row];
+	if (target < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("row " INT64_FORMAT " of compact table \"%s\" was dropped by a compaction but is not deleted",
+						*rownum, RelationGetRelationName(rel))));
+	*rownum = target;
+	return true;
+}
+
+/*
  * Delete a row (or, with mode LockTupleExclusive from UPDATE, its old
- * version): the shared code of tuple_delete and tuple_update.
+ * version): the shared code of tuple_delete and tuple_update.  If a
+ * compaction moved the row, its copy is deleted instead, and *deleted says
+ * which row number that was.
  */
 TM_Result
 CompactDeleteRow(Relation rel, int64 rownum, CommandId cid, Snapshot snapshot,
 				 Snapshot crosscheck, bool wait, TM_FailureData *tmfd,
-				 LockTupleMode mode)
+				 int64 *deleted)
 {
 	ItemPointerData tid;
 	CommandId	cmax;
 	LockedFragment *lf;
+	bool		first = true;
 
-	CompactRowNumberToTid(rownum, &tid);
-
-	if (WriteStateIsDeleted(rel->rd_node, rownum, NULL, &cmax))
+	for (;;)
 	{
-		tmfd->ctid = tid;
-		tmfd->xmax = GetCurrentTransactionId();
-		tmfd->cmax = cmax;
-		tmfd->traversed = false;
-		return TM_SelfModified;
-	}
+		CompactRowNumberToTid(rownum, &tid);
+		if (WriteStateIsDeleted(rel->rd_node, rownum, NULL, &cmax))
+		{
+			tmfd->ctid = tid;
+			tmfd->xmax = GetCurrentTransactionId();
+			tmfd->cmax = cmax;
+			tmfd->traversed = false;
+			return TM_SelfModified;
+		}
 
-	/* our own rows need no lock: nobody else can see them */
-	if (WriteStateFindRow(rel->rd_node, rownum) == NULL)
-	{
+		/* our own rows need no lock: nobody else can see them */
+		if (WriteStateFindRow(rel->rd_node, rownum) != NULL)
+			break;
+
 		lf = LockFragment(rel, rownum, ExclusiveLock,
 						  wait ? LockWaitBlock : LockWaitSkip);
 		if (lf == NULL)
 			return TM_WouldBlock;
 		if (DeletedInFragment(lf, rownum))
 			return ChangedByOther(lf, rownum, tmfd);
-		if (crosscheck != InvalidSnapshot &&
+		if (first && crosscheck != InvalidSnapshot &&
 			!CompactFetchRow(rel, rownum, crosscheck, NULL))
 		{
 			tmfd->ctid = tid;
@@ -316,9 +381,13 @@ CompactDeleteRow(Relation rel, int64 rownum, CommandId cid, Snapshot snapshot,
 			tmfd->traversed = false;
 			return TM_Updated;
 		}
+		first = false;
+		if (!FollowRowMap(rel, lf, &rownum))
+			break;
 	}
 
 	WriteStatePendingDelete(rel->rd_node, rownum, cid);
+	*deleted = rownum;
 	return TM_Ok;
 }
 
@@ -358,7 +427,12 @@ compact_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 		if (lf == NULL)
 			return TM_WouldBlock;
 		if (!DeletedInFragment(lf, rownum))
+		{
+			/* a compaction's copy is the same row: lock it, quietly */
+			if (FollowRowMap(rel, lf, &rownum))
+				continue;
 			break;
+		}
 		result = ChangedByOther(lf, rownum, tmfd);
 		if (result != TM_Updated || !(flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION))
 			return result;

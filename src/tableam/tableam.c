@@ -154,9 +154,10 @@ compact_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 					 Snapshot snapshot, Snapshot crosscheck, bool wait,
 					 TM_FailureData *tmfd, bool changingPart)
 {
+	int64		deleted;
 	TM_Result	result = CompactDeleteRow(rel, CompactTidToRowNumber(tid), cid,
 										  snapshot, crosscheck, wait, tmfd,
-										  LockTupleExclusive);
+										  &deleted);
 
 	if (result == TM_Ok)
 		pgstat_count_heap_delete(rel);
@@ -169,16 +170,17 @@ compact_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 					 bool wait, TM_FailureData *tmfd, LockTupleMode *lockmode,
 					 bool *update_indexes)
 {
+	int64		deleted;
 	TM_Result	result = CompactDeleteRow(rel, CompactTidToRowNumber(otid), cid,
 										  snapshot, crosscheck, wait, tmfd,
-										  LockTupleExclusive);
+										  &deleted);
 
 	*lockmode = LockTupleExclusive;
 	*update_indexes = true;
 	if (result != TM_Ok)
 		return result;
 	CompactWriteRow(rel, slot, cid);
-	WriteStateSetSuccessor(rel->rd_node, CompactTidToRowNumber(otid),
+	WriteStateSetSuccessor(rel->rd_node, deleted,
 						   CompactTidToRowNumber(&slot->tts_tid));
 	pgstat_count_heap_update(rel, false);
 	return TM_Ok;

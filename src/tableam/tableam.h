@@ -106,13 +106,14 @@ extern bool WriteStateRowVisible(WriteSegment *seg, int row, Snapshot snapshot);
 extern TM_Result CompactDeleteRow(Relation rel, int64 rownum, CommandId cid,
 								  Snapshot snapshot, Snapshot crosscheck,
 								  bool wait, TM_FailureData *tmfd,
-								  LockTupleMode mode);
+								  int64 *deleted);
 extern TM_Result compact_tuple_lock(Relation rel, ItemPointer tid,
 									Snapshot snapshot, TupleTableSlot *slot,
 									CommandId cid, LockTupleMode mode,
 									LockWaitPolicy wait_policy, uint8 flags,
 									TM_FailureData *tmfd);
 extern bool CompactTryLockFragment(Relation rel, int64 fragment_id);
+extern void CompactLockAllFragments(Relation rel);
 extern void ModifyStateReset(void);
 extern void ModifyStateSubXact(bool commit, SubTransactionId mysubid,
 							   SubTransactionId parentsubid);

@@ -19,6 +19,9 @@
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
+
+#include "access/genam.h"
 #include "access/multixact.h"
 #include "access/transam.h"
 #include "access/xact.h"
@@ -32,25 +35,127 @@
 #include "format/files.h"
 #include "tableam/tableam.h"
 
+/* row ranges of removed fragments, for the index cleanup callback */
+typedef struct DeadRanges
+{
+	int			count;
+	int64	   *first;			/* sorted */
+	int64	   *end;
+} DeadRanges;
+
+static bool
+RowInDeadRange(ItemPointer tid, void *state)
+{
+	DeadRanges *ranges = (DeadRanges *) state;
+	int64		rownum = CompactTidToRowNumber(tid);
+	int			lo = 0;
+	int			hi = ranges->count - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (rownum < ranges->first[mid])
+			hi = mid - 1;
+		else if (rownum >= ranges->end[mid])
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+static int
+CompareMeta(const void *a, const void *b)
+{
+	int64		x = (*(FragmentMeta *const *) a)->first_row;
+	int64		y = (*(FragmentMeta *const *) b)->first_row;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 /*
- * Remove the files of a storage that nobody can read.  Returns how many.
+ * Remove the index entries that point into removed fragments: their row
+ * numbers are never reused, so the entries are dead for every snapshot.
+ */
+static void
+CleanIndexes(Relation rel, DeadRanges *ranges, BufferAccessStrategy bstrategy)
+{
+	Relation   *indexes;
+	int			nindexes;
+
+	vac_open_indexes(rel, RowExclusiveLock, &nindexes, &indexes);
+	for (int i = 0; i < nindexes; i++)
+	{
+		IndexVacuumInfo ivinfo;
+		IndexBulkDeleteResult *stats;
+
+		memset(&ivinfo, 0, sizeof(ivinfo));
+		ivinfo.index = indexes[i];
+		ivinfo.analyze_only = false;
+		ivinfo.report_progress = false;
+		ivinfo.estimated_count = true;
+		ivinfo.message_level = DEBUG2;
+		ivinfo.num_heap_tuples = rel->rd_rel->reltuples;
+		ivinfo.strategy = bstrategy;
+		stats = index_bulk_delete(&ivinfo, NULL, RowInDeadRange, ranges);
+		stats = index_vacuum_cleanup(&ivinfo, stats);
+		if (stats)
+			pfree(stats);
+	}
+	vac_close_indexes(nindexes, indexes, NoLock);
+}
+
+/*
+ * Remove the files of a storage that nobody can read, with their index
+ * entries, deletion rows and row maps.  Returns how many files.
  */
 static int
-RemoveDeadFiles(Relation rel, TransactionId oldest_xmin)
+RemoveDeadFiles(Relation rel, TransactionId oldest_xmin,
+				BufferAccessStrategy bstrategy)
 {
 	Oid			relnode = rel->rd_node.relNode;
 	List	   *removable = ManifestRemovable(relnode, oldest_xmin);
+	FragmentMeta **dead = palloc(sizeof(FragmentMeta *) * Max(list_length(removable), 1));
+	int			ndead = 0;
 	FragmentFileName *files;
 	int			nfiles;
 	int			removed = 0;
 	ListCell   *lc;
 
+	/* fragments whose files are still there: their index entries go first */
 	foreach(lc, removable)
 	{
 		FragmentMeta *meta = lfirst(lc);
 		char	   *path = CompactFragmentPath(MyDatabaseId, relnode,
 											   meta->fragment_id, meta->file_xid);
+		struct stat st;
 
+		if (stat(path, &st) == 0)
+			dead[ndead++] = meta;
+		pfree(path);
+	}
+	if (ndead > 0 && RelationGetForm(rel)->relhasindex)
+	{
+		DeadRanges ranges;
+
+		qsort(dead, ndead, sizeof(FragmentMeta *), CompareMeta);
+		ranges.count = ndead;
+		ranges.first = palloc(sizeof(int64) * ndead);
+		ranges.end = palloc(sizeof(int64) * ndead);
+		for (int i = 0; i < ndead; i++)
+		{
+			ranges.first[i] = dead[i]->first_row;
+			ranges.end[i] = dead[i]->first_row + dead[i]->row_count;
+		}
+		CleanIndexes(rel, &ranges, bstrategy);
+	}
+	for (int i = 0; i < ndead; i++)
+	{
+		char	   *path = CompactFragmentPath(MyDatabaseId, relnode,
+											   dead[i]->fragment_id, dead[i]->file_xid);
+
+		DeletionDeleteFragment(relnode, dead[i]->fragment_id);
 		CompactUnlinkFile(path);
 		pfree(path);
 		removed++;
@@ -64,13 +169,31 @@ RemoveDeadFiles(Relation rel, TransactionId oldest_xmin)
 		/* first the writer, then the manifest: see the file header */
 		if (TransactionIdIsInProgress(files[i].xid))
 			continue;
-		if (ManifestReferences(relnode, files[i].fragment_id))
-			continue;
-		path = CompactFragmentPath(MyDatabaseId, relnode,
-								   files[i].fragment_id, files[i].xid);
+		if (files[i].is_map)
+		{
+			bool		dead_source = false;
+
+			/* a map lives while its source is replaced by it and visible */
+			for (int j = 0; j < ndead; j++)
+				if (dead[j]->fragment_id == files[i].fragment_id)
+					dead_source = true;
+			if (!dead_source && ManifestReferences(relnode, files[i].fragment_id) &&
+				TransactionIdEquals(ManifestReplacedBy(relnode, files[i].fragment_id),
+									files[i].xid))
+				continue;
+			path = CompactRowMapPath(MyDatabaseId, relnode,
+									 files[i].fragment_id, files[i].xid);
+		}
+		else
+		{
+			if (ManifestReferences(relnode, files[i].fragment_id))
+				continue;
+			path = CompactFragmentPath(MyDatabaseId, relnode,
+									   files[i].fragment_id, files[i].xid);
+		}
 		CompactUnlinkFile(path);
 		ereport(DEBUG1,
-				(errmsg("removed orphaned fragment file \"%s\"", path)));
+				(errmsg("removed unreferenced file \"%s\"", path)));
 		pfree(path);
 		removed++;
 	}
@@ -131,7 +254,7 @@ StorageTotals(Relation rel, Snapshot snapshot, double *rows, double *bytes)
 		*rows += meta->row_count;
 		*bytes += meta->bytes;
 	}
-	*rows -= DeletionCount(rel->rd_node.relNode, snapshot, NULL);
+	*rows -= DeletionCount(rel->rd_node.relNode, snapshot, fragments, NULL, NULL);
 	*rows += WriteStateBufferedRows(rel->rd_node);
 	if (*rows < 0)
 		*rows = 0;
@@ -148,7 +271,7 @@ compact_relation_vacuum(Relation rel, VacuumParams *params,
 	int			removed;
 	int			folded;
 
-	removed = RemoveDeadFiles(rel, oldest_xmin);
+	removed = RemoveDeadFiles(rel, oldest_xmin, bstrategy);
 	folded = FoldDeletions(rel, oldest_xmin);
 	CommandCounterIncrement();
 	StorageTotals(rel, snapshot, &rows, &bytes);

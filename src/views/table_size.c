@@ -46,7 +46,9 @@ compact_table_size(PG_FUNCTION_ARGS)
 
 	dir = CompactTableDir(MyDatabaseId, rel->rd_node.relNode);
 	total = (int64) CompactDirSize(dir);
-	(void) DeletionCount(rel->rd_node.relNode, GetActiveSnapshot(), &dvbytes);
+	(void) DeletionCount(rel->rd_node.relNode, GetActiveSnapshot(),
+						 ManifestList(rel->rd_node.relNode, GetActiveSnapshot()),
+						 NULL, &dvbytes);
 	total += dvbytes;
 	relation_close(rel, AccessShareLock);
 

@@ -1,0 +1,331 @@
+/*-------------------------------------------------------------------------
+ * statement.c
+ *	  Parse what users write into CompactionRequests: clustering column
+ *	  lists and the options of VACUUM (COMPACT ...).
+ *
+ * Texts are split into tokens by PostgreSQL's own lexer (core_yylex), so
+ * identifiers, quoting and case folding behave as in SQL, and a syntax
+ * error points at its position inside the text.
+ *
+ * IDENTIFICATION
+ *	  src/commands/statement.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "parser/gramparse.h"
+#include "parser/scanner.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "commands/statement.h"
+#include "compaction/compaction.h"
+
+/* one token of a text */
+typedef struct Token
+{
+	int			type;			/* IDENT, a keyword token, a char, 0 at end */
+	char	   *text;			/* identifier or keyword, NULL otherwise */
+	int			location;		/* byte offset in the text */
+} Token;
+
+/* all tokens of a text, and where the parser is */
+typedef struct TokenStream
+{
+	const char *source;
+	const char *what;			/* "ORDER_BY", ... for messages */
+	Token	   *tokens;
+	int			ntokens;
+	int			pos;
+} TokenStream;
+
+static void
+SyntaxErrorCallback(void *arg)
+{
+	TokenStream *ts = (TokenStream *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(ts->source);
+	}
+}
+
+static void
+TokenStreamInit(TokenStream *ts, const char *source, const char *what)
+{
+	core_yy_extra_type extra;
+	core_yyscan_t scanner;
+	int			cap = 16;
+	ErrorContextCallback callback;
+
+	ts->source = source;
+	ts->what = what;
+	ts->tokens = palloc(sizeof(Token) * cap);
+	ts->ntokens = 0;
+	ts->pos = 0;
+
+	callback.callback = SyntaxErrorCallback;
+	callback.arg = ts;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+
+	scanner = scanner_init(source, &extra, &ScanKeywords, ScanKeywordTokens);
+	for (;;)
+	{
+		core_YYSTYPE yylval;
+		YYLTYPE		yylloc;
+		int			type = core_yylex(&yylval, &yylloc, scanner);
+		Token	   *tok;
+
+		if (ts->ntokens == cap)
+		{
+			cap *= 2;
+			ts->tokens = repalloc(ts->tokens, sizeof(Token) * cap);
+		}
+		tok = &ts->tokens[ts->ntokens++];
+		tok->type = type;
+		tok->location = yylloc;
+		tok->text = NULL;
+		if (type == IDENT)
+			tok->text = pstrdup(yylval.str);
+		else if (type >= 255 && type != ICONST && type != PARAM)
+		{
+			int			kw = ScanKeywordLookup(yylval.keyword, &ScanKeywords);
+
+			if (kw >= 0 && ScanKeywordTokens[kw] == type)
+				tok->text = pstrdup(yylval.keyword);
+		}
+		if (type == 0)
+			break;
+	}
+	scanner_finish(scanner);
+	error_context_stack = callback.previous;
+}
+
+static Token *
+Peek(TokenStream *ts)
+{
+	return &ts->tokens[ts->pos];
+}
+
+/* raise a syntax error at a token */
+static void
+SyntaxError(TokenStream *ts, Token *tok, const char *expected)
+{
+	ErrorContextCallback callback;
+
+	callback.callback = SyntaxErrorCallback;
+	callback.arg = ts;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	ereport(ERROR,
+			(errcode(ERRCODE_SYNTAX_ERROR),
+			 tok->type == 0 ?
+			 errmsg("syntax error at end of %s \"%s\"", ts->what, ts->source) :
+			 errmsg("syntax error in %s \"%s\" at position %d",
+					ts->what, ts->source, tok->location + 1),
+			 errhint("Expected %s.", expected),
+			 errposition(tok->location + 1)));
+}
+
+/* a keyword, by its lower-case text */
+static bool
+AcceptKeyword(TokenStream *ts, const char *keyword)
+{
+	Token	   *tok = Peek(ts);
+
+	if (tok->type != IDENT && tok->text != NULL && strcmp(tok->text, keyword) == 0)
+	{
+		ts->pos++;
+		return true;
+	}
+	return false;
+}
+
+static bool
+AcceptChar(TokenStream *ts, char c)
+{
+	if (Peek(ts)->type == (int) (unsigned char) c)
+	{
+		ts->pos++;
+		return true;
+	}
+	return false;
+}
+
+/* an identifier: a plain or quoted name, or a keyword used as one */
+static char *
+ExpectName(TokenStream *ts, const char *expected)
+{
+	Token	   *tok = Peek(ts);
+
+	if (tok->text == NULL)
+		SyntaxError(ts, tok, expected);
+	ts->pos++;
+	return tok->text;
+}
+
+/*
+ * Parse "col [ASC|DESC] [NULLS FIRST|LAST], ..." (with_order) or "col, ...";
+ * an optional pair of parentheses around the list is accepted.
+ */
+static int
+ParseColumnList(TokenStream *ts, bool with_order, char ***names, bool **desc,
+				int **nulls_first)
+{
+	int			n = 0;
+	int			cap = 8;
+	bool		paren = AcceptChar(ts, '(');
+
+	*names = palloc(sizeof(char *) * cap);
+	*desc = palloc(sizeof(bool) * cap);
+	*nulls_first = palloc(sizeof(int) * cap);
+	do
+	{
+		if (n == cap)
+		{
+			cap *= 2;
+			*names = repalloc(*names, sizeof(char *) * cap);
+			*desc = repalloc(*desc, sizeof(bool) * cap);
+			*nulls_first = repalloc(*nulls_first, sizeof(int) * cap);
+		}
+		(*names)[n] = ExpectName(ts, "a column name");
+		(*desc)[n] = false;
+		(*nulls_first)[n] = -1;
+		if (with_order)
+		{
+			if (AcceptKeyword(ts, "desc"))
+				(*desc)[n] = true;
+			else
+				(void) AcceptKeyword(ts, "asc");
+			if (AcceptKeyword(ts, "nulls"))
+			{
+				if (AcceptKeyword(ts, "first"))
+					(*nulls_first)[n] = 1;
+				else if (AcceptKeyword(ts, "last"))
+					(*nulls_first)[n] = 0;
+				else
+					SyntaxError(ts, Peek(ts), "FIRST or LAST");
+			}
+		}
+		n++;
+	} while (AcceptChar(ts, ','));
+	if (paren && !AcceptChar(ts, ')'))
+		SyntaxError(ts, Peek(ts), "\",\" or \")\"");
+	return n;
+}
+
+/*
+ * Set a request's clustering from the text of ORDER_BY, Z_ORDER_BY or
+ * HILBERT_BY.
+ */
+void
+StatementSetClustering(CompactionRequest *request, Relation rel,
+					   CompactionStrategy strategy, const char *text)
+{
+	TokenStream ts;
+	char	  **names;
+	bool	   *desc;
+	int		   *nulls_first;
+	int			n;
+	const char *what = strategy == COMPACTION_SORT ? "ORDER_BY" :
+		strategy == COMPACTION_ZORDER ? "Z_ORDER_BY" : "HILBERT_BY";
+
+	TokenStreamInit(&ts, text, what);
+	n = ParseColumnList(&ts, strategy == COMPACTION_SORT, &names, &desc,
+						&nulls_first);
+	if (Peek(&ts)->type != 0)
+		SyntaxError(&ts, Peek(&ts), strategy == COMPACTION_SORT ?
+					"\",\", ASC, DESC or NULLS" : "\",\"");
+	CompactionRequestSetClustering(request, rel, strategy, n, names, desc,
+								   nulls_first);
+}
+
+/*
+ * The compact tables a command names: the table itself, or the leaf
+ * partitions of a partitioned table that are compact tables and that the
+ * filter may match.  Errors for anything else.
+ */
+List *
+StatementTargetTables(Oid relid, const char *filter)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	List	   *result = NIL;
+
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		List	   *children = find_all_inheritors(relid, AccessShareLock, NULL);
+		Node	   *parsed = filter ? CompactionFilterParse(rel, filter) : NULL;
+		Oid			am = get_table_am_oid("compact", false);
+		ListCell   *lc;
+
+		if (!pg_class_ownercheck(relid, GetUserId()))
+			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+		foreach(lc, children)
+		{
+			Relation	child = relation_open(lfirst_oid(lc), AccessShareLock);
+
+			if (child->rd_rel->relkind == RELKIND_RELATION &&
+				child->rd_rel->relam == am &&
+				CompactionFilterPartitionMayMatch(child, parsed, rel))
+				result = lappend_oid(result, RelationGetRelid(child));
+			relation_close(child, AccessShareLock);
+		}
+	}
+	else
+		result = list_make1_oid(relid);
+	relation_close(rel, AccessShareLock);
+	return result;
+}
+
+/* Add b's counts to a. */
+void
+StatementAddResult(CompactionResult *a, const CompactionResult *b)
+{
+	a->fragments_before += b->fragments_before;
+	a->fragments_after += b->fragments_after;
+	a->rows_rewritten += b->rows_rewritten;
+	a->deleted_rows_removed += b->deleted_rows_removed;
+	a->bytes_before += b->bytes_before;
+	a->bytes_after += b->bytes_after;
+	a->groups += b->groups;
+	a->duration_ms += b->duration_ms;
+}
+
+/*
+ * Fill a request for one table from options: clustering texts (NULL: none)
+ * and filter.  The table is opened and checked first.
+ */
+void
+StatementBuildRequest(CompactionRequest *request, Oid relid,
+					  const char *order_by, const char *z_order_by,
+					  const char *hilbert_by, const char *filter)
+{
+	Relation	rel = CompactionOpenTable(relid, false);
+
+	CompactionRequestInit(request, relid);
+	if (order_by)
+		StatementSetClustering(request, rel, COMPACTION_SORT, order_by);
+	if (z_order_by)
+		StatementSetClustering(request, rel, COMPACTION_ZORDER, z_order_by);
+	if (hilbert_by)
+		StatementSetClustering(request, rel, COMPACTION_HILBERT, hilbert_by);
+	if (filter)
+	{
+		(void) CompactionFilterParse(rel, filter);
+		request->filter = pstrdup(filter);
+	}
+	relation_close(rel, NoLock);
+}
