@@ -41,6 +41,9 @@ CREATE TABLE compact.deletion (
 CREATE INDEX deletion_fragment ON compact.deletion (relfilenode, fragment_id);
 
 REVOKE ALL ON compact.manifest, compact.deletion FROM PUBLIC;
+-- everyone may call the functions and read the views; each function checks
+-- that the caller owns the table it changes
+GRANT USAGE ON SCHEMA compact TO PUBLIC;
 
 CREATE FUNCTION compact.table_size(regclass)
 RETURNS bigint
@@ -118,3 +121,66 @@ CREATE FUNCTION compact.optimize_table(
 RETURNS record
 AS 'MODULE_PATHNAME', 'compact_optimize_table'
 LANGUAGE C VOLATILE;
+
+-- Per-table compaction options (ALTER TABLE ... SET (...)), one row per
+-- compact table, defaults filled in.
+CREATE VIEW compact.table_options AS
+SELECT c.oid::regclass AS relation,
+	   coalesce(o.auto_compact, true) AS auto_compact,
+	   coalesce(o.compact_threshold_mb, 100) AS compact_threshold_mb,
+	   coalesce(o.compact_threshold_files, 10) AS compact_threshold_files,
+	   coalesce(o.compact_min_file_size_mb, 64) AS compact_min_file_size_mb,
+	   coalesce(o.compact_target_file_size_mb, 512) AS compact_target_file_size_mb,
+	   coalesce(o.compact_deleted_ratio, 0.25) AS compact_deleted_ratio,
+	   o.compact_order_by,
+	   o.compact_z_order_by,
+	   o.compact_hilbert_by
+  FROM pg_catalog.pg_class c
+  LEFT JOIN LATERAL (
+	SELECT max(option_value) FILTER (WHERE option_name = 'auto_compact')::boolean AS auto_compact,
+		   max(option_value) FILTER (WHERE option_name = 'compact_threshold_mb')::integer AS compact_threshold_mb,
+		   max(option_value) FILTER (WHERE option_name = 'compact_threshold_files')::integer AS compact_threshold_files,
+		   max(option_value) FILTER (WHERE option_name = 'compact_min_file_size_mb')::integer AS compact_min_file_size_mb,
+		   max(option_value) FILTER (WHERE option_name = 'compact_target_file_size_mb')::integer AS compact_target_file_size_mb,
+		   max(option_value) FILTER (WHERE option_name = 'compact_deleted_ratio')::float8 AS compact_deleted_ratio,
+		   max(option_value) FILTER (WHERE option_name = 'compact_order_by') AS compact_order_by,
+		   max(option_value) FILTER (WHERE option_name = 'compact_z_order_by') AS compact_z_order_by,
+		   max(option_value) FILTER (WHERE option_name = 'compact_hilbert_by') AS compact_hilbert_by
+	  FROM pg_catalog.pg_options_to_table(c.reloptions)) o ON true
+ WHERE c.relkind = 'r'
+   AND c.relam = (SELECT oid FROM pg_catalog.pg_am WHERE amname = 'compact');
+GRANT SELECT ON compact.table_options TO PUBLIC;
+
+-- The function form of ALTER TABLE ... SET (...): NULL arguments are left
+-- as they are.
+CREATE FUNCTION compact.set_options(
+	relation regclass,
+	auto_compact boolean DEFAULT NULL,
+	compact_threshold_mb integer DEFAULT NULL,
+	compact_threshold_files integer DEFAULT NULL,
+	compact_min_file_size_mb integer DEFAULT NULL,
+	compact_target_file_size_mb integer DEFAULT NULL,
+	compact_deleted_ratio float8 DEFAULT NULL,
+	compact_order_by text DEFAULT NULL,
+	compact_z_order_by text DEFAULT NULL,
+	compact_hilbert_by text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	opts text[] := '{}';
+BEGIN
+	IF auto_compact IS NOT NULL THEN opts := opts || format('auto_compact = %L', auto_compact); END IF;
+	IF compact_threshold_mb IS NOT NULL THEN opts := opts || format('compact_threshold_mb = %L', compact_threshold_mb); END IF;
+	IF compact_threshold_files IS NOT NULL THEN opts := opts || format('compact_threshold_files = %L', compact_threshold_files); END IF;
+	IF compact_min_file_size_mb IS NOT NULL THEN opts := opts || format('compact_min_file_size_mb = %L', compact_min_file_size_mb); END IF;
+	IF compact_target_file_size_mb IS NOT NULL THEN opts := opts || format('compact_target_file_size_mb = %L', compact_target_file_size_mb); END IF;
+	IF compact_deleted_ratio IS NOT NULL THEN opts := opts || format('compact_deleted_ratio = %L', compact_deleted_ratio); END IF;
+	IF compact_order_by IS NOT NULL THEN opts := opts || format('compact_order_by = %L', compact_order_by); END IF;
+	IF compact_z_order_by IS NOT NULL THEN opts := opts || format('compact_z_order_by = %L', compact_z_order_by); END IF;
+	IF compact_hilbert_by IS NOT NULL THEN opts := opts || format('compact_hilbert_by = %L', compact_hilbert_by); END IF;
+	IF cardinality(opts) > 0 THEN
+		EXECUTE format('ALTER TABLE %s SET (%s)', relation, array_to_string(opts, ', '));
+	END IF;
+END $$;

@@ -124,9 +124,10 @@ RESET default_statistics_target;
 SELECT reltuples FROM pg_class WHERE relname = 'an';
 
 -- VACUUM folds the deletion vectors every snapshot sees into one per fragment
-DELETE FROM vac WHERE a % 10 = 1;
-DELETE FROM vac WHERE a % 10 = 2;
-UPDATE vac SET b = 'y' WHERE a % 10 = 3;
+-- (15% deleted: under compact_deleted_ratio, so the fragment is not rewritten)
+DELETE FROM vac WHERE a % 20 = 1;
+DELETE FROM vac WHERE a % 20 = 2;
+UPDATE vac SET b = 'y' WHERE a % 20 = 3;
 SELECT relfilenode AS vacnode FROM pg_class WHERE relname = 'vac' \gset
 SELECT fragment_id, count(*), sum(deleted_rows) FROM compact.deletion
  WHERE relfilenode = :vacnode GROUP BY 1 ORDER BY 1;

@@ -76,7 +76,7 @@ SET compact.write_buffer_size = '1MB';
 CREATE TABLE big (id bigint, payload text) USING compact;
 INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 200000) g;
 RESET compact.write_buffer_size;
-SELECT count(*) > 1 AS several_fragments, sum(row_count) FROM compact.fragments WHERE relation = 'big'::regclass;
+SELECT count(*) BETWEEN 2 AND 40 AS several_fragments, sum(row_count) FROM compact.fragments WHERE relation = 'big'::regclass;
 SELECT count(*), sum(id), count(DISTINCT payload) FROM big;
 
 -- the row group size is a setting

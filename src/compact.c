@@ -26,6 +26,7 @@ PG_MODULE_MAGIC;
 int			compact_compression_level = 1;
 int			compact_row_group_size = 10000;
 int			compact_write_buffer_kb = 65536;
+int			compact_debug_crash_after_groups = 0;
 
 void
 _PG_init(void)
@@ -58,6 +59,14 @@ _PG_init(void)
 							&compact_write_buffer_kb,
 							65536, 1024, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("compact.debug_crash_after_groups",
+							"Crash the server (PANIC) in a compaction, after this many groups have committed and the next one is written but not committed.",
+							"For crash tests only; 0 disables it.",
+							&compact_debug_crash_after_groups,
+							0, 0, INT_MAX,
+							PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("compact");

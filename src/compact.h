@@ -13,6 +13,7 @@
 extern int	compact_compression_level;
 extern int	compact_row_group_size;
 extern int	compact_write_buffer_kb;
+extern int	compact_debug_crash_after_groups;
 
 /* compact.c */
 extern void _PG_init(void);

@@ -64,6 +64,11 @@ extern int64 DeletionCount(Oid relfilenode, Snapshot snapshot, List *fragments,
 						   int64 *per_fragment, int64 *bytes);
 extern void DeletionDeleteFragment(Oid relfilenode, int64 fragment_id);
 
+/* options.c */
+extern bool CompactIsOptionName(const char *name);
+extern List *CompactStoredOptions(Oid relid);
+extern char *CompactOptionValue(Oid relid, const char *name);
+
 /* helpers shared by manifest.c and deletions.c */
 extern void CompactCatalogInsert(Relation rel, HeapTuple tuple, CommandId cid,
 								 int options);

@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "catalog/metadata.h"
 #include "commands/statement.h"
 #include "compaction/compaction.h"
 
@@ -134,8 +135,10 @@ SyntaxError(TokenStream *ts, Token *tok, const char *expected)
 			(errcode(ERRCODE_SYNTAX_ERROR),
 			 tok->type == 0 ?
 			 errmsg("syntax error at end of %s \"%s\"", ts->what, ts->source) :
-			 errmsg("syntax error in %s \"%s\" at position %d",
-					ts->what, ts->source, tok->location + 1),
+			 errmsg("syntax error in %s \"%s\" at or near \"%.*s\"",
+					ts->what, ts->source,
+					(int) strcspn(ts->source + tok->location, " ,()"),
+					ts->source + tok->location),
 			 errhint("Expected %s.", expected),
 			 errposition(tok->location + 1)));
 }
@@ -316,6 +319,13 @@ StatementBuildRequest(CompactionRequest *request, Oid relid,
 	Relation	rel = CompactionOpenTable(relid, false);
 
 	CompactionRequestInit(request, relid);
+	/* no clustering asked for: keep the table's own, if it has one */
+	if (!order_by && !z_order_by && !hilbert_by)
+	{
+		order_by = CompactOptionValue(relid, "compact_order_by");
+		z_order_by = CompactOptionValue(relid, "compact_z_order_by");
+		hilbert_by = CompactOptionValue(relid, "compact_hilbert_by");
+	}
 	if (order_by)
 		StatementSetClustering(request, rel, COMPACTION_SORT, order_by);
 	if (z_order_by)

@@ -33,9 +33,11 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/toasting.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
@@ -45,6 +47,8 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "catalog/metadata.h"
+#include "commands/reloptions.h"
 #include "commands/statement.h"
 #include "compact.h"
 #include "compaction/compaction.h"
@@ -150,13 +154,39 @@ ParseVacuumOptions(VacuumStmt *stmt, VacuumCompactOptions *opts)
 			opts->hilbert_by = defGetString(def);
 		else if (strcmp(def->defname, "filter") == 0)
 			opts->filter = defGetString(def);
-		else
+		else if (strcmp(def->defname, "verbose") == 0)
 		{
-			if (strcmp(def->defname, "verbose") == 0)
-				opts->verbose = defGetBoolean(def);
+			opts->verbose = defGetBoolean(def);
 			opts->pg_options = lappend(opts->pg_options, def);
 		}
+		else if (strcmp(def->defname, "full") != 0 &&
+				 (strcmp(def->defname, "analyze") == 0 ||
+				  strcmp(def->defname, "freeze") == 0 ||
+				  strcmp(def->defname, "skip_locked") == 0 ||
+				  strcmp(def->defname, "index_cleanup") == 0 ||
+				  strcmp(def->defname, "process_toast") == 0 ||
+				  strcmp(def->defname, "truncate") == 0 ||
+				  strcmp(def->defname, "parallel") == 0 ||
+				  strcmp(def->defname, "disable_page_skipping") == 0))
+			opts->pg_options = lappend(opts->pg_options, def);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("unrecognized VACUUM option \"%s\" with COMPACT or OPTIMIZE",
+							def->defname),
+					 errhint("COMPACT takes ORDER_BY, Z_ORDER_BY, HILBERT_BY, FILTER, DRY_RUN and VERBOSE; OPTIMIZE also RECOMPUTE_STATISTICS and VACUUM's own options except FULL.")));
 	}
+	if (opts->compact && opts->optimize)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("VACUUM options COMPACT and OPTIMIZE cannot be combined"),
+				 errhint("OPTIMIZE compacts and then vacuums; give it alone.")));
+	if (opts->compact && opts->pg_options != NIL &&
+		(list_length(opts->pg_options) > 1 || !opts->verbose))
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("VACUUM (COMPACT) takes no other VACUUM options than VERBOSE"),
+				 errhint("Use VACUUM (OPTIMIZE, ...) to compact and then vacuum with options.")));
 	if (!stmt->is_vacuumcmd)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
@@ -198,9 +228,11 @@ AllCompactTables(void)
 }
 
 static void
-ReportResult(Oid relid, const CompactionResult *r, int elevel)
+ReportResult(Oid relid, const CompactionResult *r, bool dry_run)
 {
-	ereport(elevel,
+	if (dry_run)
+		return;					/* the plan said it all */
+	ereport(INFO,
 			(errmsg("\"%s\": " INT64_FORMAT " fragments into " INT64_FORMAT ", " INT64_FORMAT " rows rewritten, " INT64_FORMAT " deleted rows removed, " INT64_FORMAT " bytes before, " INT64_FORMAT " after, in %.0f ms",
 					get_rel_name(relid), r->fragments_before, r->fragments_after,
 					r->rows_rewritten, r->deleted_rows_removed,
@@ -280,8 +312,8 @@ VacuumCompact(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			PopActiveSnapshot();
 			StatementAddResult(&total, &result);
 		}
-		if (opts.verbose || opts.dry_run)
-			ReportResult(lfirst_oid(lc), &total, INFO);
+		if (opts.verbose)
+			ReportResult(lfirst_oid(lc), &total, opts.dry_run);
 	}
 
 	if (opts.optimize && !opts.dry_run)
@@ -385,6 +417,159 @@ VacuumRewriteDeleted(VacuumStmt *stmt, bool isTopLevel)
 	}
 }
 
+/* is relid a compact table? */
+static bool
+IsCompactTable(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			am = get_table_am_oid("compact", true);
+	bool		result;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	result = OidIsValid(am) &&
+		((Form_pg_class) GETSTRUCT(tuple))->relkind == RELKIND_RELATION &&
+		((Form_pg_class) GETSTRUCT(tuple))->relam == am;
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/*
+ * CREATE TABLE ... USING compact WITH (our options, ...), and LIKE a
+ * compact table INCLUDING ALL (or STORAGE), which copies its options.
+ */
+static bool
+CreateWithOptions(PlannedStmt *pstmt, const char *queryString,
+				  bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv,
+				  DestReceiver *dest, QueryCompletion *qc)
+{
+	CreateStmt *stmt = (CreateStmt *) pstmt->utilityStmt;
+	const char *am = stmt->accessMethod ? stmt->accessMethod : default_table_access_method;
+	List	   *ours = NIL;
+	List	   *liked = NIL;
+	PlannedStmt *copy;
+	ListCell   *lc;
+	Oid			relid;
+	Relation	rel;
+
+	if (strcmp(am, "compact") != 0 || stmt->partspec != NULL)
+		return false;
+	foreach(lc, stmt->tableElts)
+	{
+		TableLikeClause *like = (TableLikeClause *) lfirst(lc);
+		Oid			source;
+		ListCell   *oc;
+
+		if (!IsA(like, TableLikeClause) || !(like->options & CREATE_TABLE_LIKE_STORAGE))
+			continue;
+		source = RangeVarGetRelid(like->relation, AccessShareLock, true);
+		if (!OidIsValid(source) || !IsCompactTable(source))
+			continue;
+		foreach(oc, CompactStoredOptions(source))
+			if (CompactIsOptionName(lfirst_node(DefElem, oc)->defname))
+				liked = lappend(liked, lfirst(oc));
+	}
+	copy = copyObject(pstmt);
+	stmt = (CreateStmt *) copy->utilityStmt;
+	stmt->options = CompactSplitOptions(stmt->options, NULL, false, &ours);
+	if (ours == NIL && liked == NIL)
+		return false;
+
+	CallPrevious(copy, queryString, false, context, params, queryEnv, dest, qc);
+	CommandCounterIncrement();
+	relid = RangeVarGetRelid(stmt->relation, NoLock, false);
+	rel = relation_open(relid, NoLock);
+	CompactValidateStoredOptions(rel, ours);
+	relation_close(rel, NoLock);
+	/* explicit options win over LIKE's */
+	CompactRestoreOptions(relid, liked, ours, false);
+	return true;
+}
+
+/*
+ * ALTER TABLE ... SET/RESET (...) on a compact table: ours are stored by us,
+ * PostgreSQL's by PostgreSQL, with ours out of its way meanwhile.  SET
+ * ACCESS METHOD away from compact drops ours.
+ */
+static bool
+AlterWithOptions(PlannedStmt *pstmt, const char *queryString,
+				 bool readOnlyTree, ProcessUtilityContext context,
+				 ParamListInfo params, QueryEnvironment *queryEnv,
+				 DestReceiver *dest, QueryCompletion *qc)
+{
+	AlterTableStmt *stmt = (AlterTableStmt *) pstmt->utilityStmt;
+	Oid			relid;
+	PlannedStmt *copy;
+	List	   *cmds = NIL;
+	List	   *changes = NIL;
+	List	   *stashed;
+	bool		reset = false;
+	bool		touches = false;
+	ListCell   *lc;
+
+	if (stmt->objtype != OBJECT_TABLE)
+		return false;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || !IsCompactTable(relid))
+		return false;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		if (cmd->subtype == AT_SetRelOptions || cmd->subtype == AT_ResetRelOptions ||
+			cmd->subtype == AT_SetAccessMethod)
+			touches = true;
+	}
+	if (!touches)
+		return false;
+
+	/* our options need the owner, as PostgreSQL's do */
+	LockRelationOid(relid, ShareUpdateExclusiveLock);
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, stmt->relation->relname);
+
+	copy = copyObject(pstmt);
+	stmt = (AlterTableStmt *) copy->utilityStmt;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		if (cmd->subtype == AT_SetRelOptions || cmd->subtype == AT_ResetRelOptions)
+		{
+			List	   *ours;
+			Relation	rel = relation_open(relid, NoLock);
+
+			reset = cmd->subtype == AT_ResetRelOptions;
+			cmd->def = (Node *) CompactSplitOptions((List *) cmd->def, rel, reset, &ours);
+			relation_close(rel, NoLock);
+			changes = list_concat(changes, ours);
+			if (cmd->def == NULL)
+				continue;		/* nothing left for PostgreSQL */
+		}
+		cmds = lappend(cmds, cmd);
+	}
+	stmt->cmds = cmds;
+
+	stashed = CompactStashOptions(relid);
+	if (cmds != NIL)
+		CallPrevious(copy, queryString, false, context, params, queryEnv, dest, qc);
+	CommandCounterIncrement();
+	if (IsCompactTable(relid))
+		CompactRestoreOptions(relid, stashed, changes, reset);
+	else if (get_rel_relkind(relid) == RELKIND_RELATION)
+	{
+		/*
+		 * SET ACCESS METHOD away from compact: compact tables have no TOAST
+		 * table and PostgreSQL decides whether one is needed with the old
+		 * access method; give the new table the one it needs now, while the
+		 * statement's AccessExclusiveLock is held.
+		 */
+		AlterTableCreateToastTable(relid, (Datum) 0, AccessExclusiveLock);
+	}
+	return true;
+}
+
 static void
 compact_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					   bool readOnlyTree, ProcessUtilityContext context,
@@ -399,6 +584,16 @@ compact_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					  queryEnv, dest, qc);
 		return;
 	}
+
+	if (IsA(parsetree, CreateStmt) &&
+		CreateWithOptions(pstmt, queryString, readOnlyTree, context, params,
+						  queryEnv, dest, qc))
+		return;
+
+	if (IsA(parsetree, AlterTableStmt) &&
+		AlterWithOptions(pstmt, queryString, readOnlyTree, context, params,
+						 queryEnv, dest, qc))
+		return;
 
 	if (IsA(parsetree, VacuumStmt))
 		VacuumRewriteDeleted((VacuumStmt *) parsetree,

@@ -41,6 +41,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/index.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
@@ -782,12 +783,19 @@ RunGroup(Relation rel, const CompactionRequest *request,
 		elog(ERROR, "compaction wrote " INT64_FORMAT " rows instead of " INT64_FORMAT,
 			 gs.out.next_row - first_row, live);
 
-	/* replace the sources, leave maps for older snapshots */
+	/*
+	 * Replace the sources, and leave maps for older snapshots.  The maps are
+	 * named by the xid that deletes the sources' manifest rows: flush the WAL
+	 * of those deletions first, so that the xid is never reused after a
+	 * crash (see MetapageNextFragmentId).
+	 */
+	for (s = 0; s < gs.nsources; s++)
+		ManifestDelete(gs.sources[s]);
+	XLogFlush(XactLastRecEnd);
 	for (s = 0; s < gs.nsources; s++)
 	{
 		char	   *path;
 
-		ManifestDelete(gs.sources[s]);
 		path = CompactRowMapPath(MyDatabaseId, rel->rd_node.relNode,
 								 gs.sources[s]->fragment_id,
 								 GetCurrentTransactionId());
@@ -902,6 +910,10 @@ CompactionRun(const CompactionRequest *request, CompactionResult *result)
 		rel = table_open(request->relid, ShareUpdateExclusiveLock);
 		RunGroup(rel, request, &settings, group, result);
 		table_close(rel, NoLock);
+		if (compact_debug_crash_after_groups > 0 &&
+			done == compact_debug_crash_after_groups)
+			elog(PANIC, "compact.debug_crash_after_groups: crashing after %d committed groups",
+				 done);
 		MemoryContextSwitchTo(jobcxt);
 		MemoryContextDelete(groupcxt);
 		done++;

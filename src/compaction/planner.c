@@ -5,7 +5,9 @@
  *
  * Candidates, among the fragments in scope (all, or those the FILTER may
  * match):
- *	 - without clustering: small fragments (under compact_min_file_size_mb)
+ *	 - without clustering: small fragments (under compact_min_file_size_mb,
+ *	   and under half of compact_target_file_size_mb, so that what a
+ *	   compaction writes is never small itself)
  *	   and fragments with at least compact_deleted_ratio of their rows
  *	   deleted;
  *	 - with clustering: fragments not already clustered that way, those over
@@ -168,7 +170,8 @@ CompactionPlanBuild(Relation rel, const CompactionRequest *request,
 		Candidate  *c = &all[i];
 		bool		over_deleted = c->meta->row_count > 0 && c->deleted > 0 &&
 			(double) c->deleted / c->meta->row_count >= settings.deleted_ratio;
-		bool		is_small = c->live_bytes < settings.min_file_bytes;
+		bool		is_small = c->live_bytes < settings.min_file_bytes &&
+			c->live_bytes < settings.target_file_bytes / 2;
 
 		if (request->rewrite_all || over_deleted ||
 			(request->clustering != NULL &&
@@ -200,7 +203,9 @@ CompactionPlanBuild(Relation rel, const CompactionRequest *request,
 		/* fragments over the deleted ratio: small ones merge, big ones alone */
 		for (i = 0; i < nchosen; i++)
 		{
-			if (chosen[i]->live_bytes < settings.min_file_bytes && !request->rewrite_all)
+			if (chosen[i]->live_bytes < settings.min_file_bytes &&
+				chosen[i]->live_bytes < settings.target_file_bytes / 2 &&
+				!request->rewrite_all)
 				small[nsmall++] = chosen[i];
 			else if (request->rewrite_all)
 				continue;

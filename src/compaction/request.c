@@ -24,6 +24,7 @@
 #include "utils/rel.h"
 #include "utils/typcache.h"
 
+#include "catalog/metadata.h"
 #include "compaction/compaction.h"
 #include "compaction/sortkey.h"
 
@@ -65,13 +66,24 @@ CompactionOpenTable(Oid relid, bool missing_ok)
 	return rel;
 }
 
-/* Settings of a table (its options come with the options work; defaults). */
+static int64
+OptionMegabytes(Oid relid, const char *name, int64 default_mb)
+{
+	char	   *value = CompactOptionValue(relid, name);
+
+	return (value ? strtol(value, NULL, 10) : default_mb) * 1024 * 1024;
+}
+
+/* A table's settings: its options (ALTER TABLE ... SET) or the defaults. */
 void
 CompactionSettingsGet(Relation rel, CompactionSettings *settings)
 {
-	settings->min_file_bytes = (int64) 64 * 1024 * 1024;
-	settings->target_file_bytes = (int64) 512 * 1024 * 1024;
-	settings->deleted_ratio = 0.25;
+	Oid			relid = RelationGetRelid(rel);
+	char	   *ratio = CompactOptionValue(relid, "compact_deleted_ratio");
+
+	settings->min_file_bytes = OptionMegabytes(relid, "compact_min_file_size_mb", 64);
+	settings->target_file_bytes = OptionMegabytes(relid, "compact_target_file_size_mb", 512);
+	settings->deleted_ratio = ratio ? strtod(ratio, NULL) : 0.25;
 }
 
 static const char *

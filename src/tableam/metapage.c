@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "access/generic_xlog.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "storage/bufmgr.h"
@@ -152,9 +153,21 @@ MetapageNextFragmentId(Relation rel)
 {
 	Buffer		buf;
 	GenericXLogState *state;
-	CompactMetapageData *meta = MetapageBegin(rel, &buf, &state);
-	int64		id = meta->next_fragment++;
-	XLogRecPtr	lsn = MetapageFinish(buf, state, true);
+	CompactMetapageData *meta;
+	int64		id;
+	XLogRecPtr	lsn;
+
+	/*
+	 * The file's name also carries the writer's xid: have it assigned before
+	 * the record, which then carries it, so that once the record is flushed
+	 * recovery moves the next xid past it and never hands it out again.  A
+	 * reused xid would make a crashed writer's orphan look like the file of
+	 * a running transaction.
+	 */
+	(void) GetCurrentTransactionId();
+	meta = MetapageBegin(rel, &buf, &state);
+	id = meta->next_fragment++;
+	lsn = MetapageFinish(buf, state, true);
 
 	/*
 	 * The id names a file about to be created: make the counter durable

@@ -355,9 +355,10 @@ ArenaCopy(WriteSegment *seg, const void *data, Size len, char typalign)
 	{
 		Size		size = Max(ARENA_BLOCK_SIZE, len + MAXIMUM_ALIGNOF);
 
+		/* bytes counts what the full blocks hold; arena_used the last one */
+		seg->bytes += seg->arena_used;
 		seg->arena = MemoryContextAlloc(seg->cxt, size);
 		seg->arena_size = size;
-		seg->bytes += size;
 		offset = 0;
 	}
 	dst = seg->arena + offset;
