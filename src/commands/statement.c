@@ -137,7 +137,7 @@ SyntaxError(TokenStream *ts, Token *tok, const char *expected)
 			 errmsg("syntax error at end of %s \"%s\"", ts->what, ts->source) :
 			 errmsg("syntax error in %s \"%s\" at or near \"%.*s\"",
 					ts->what, ts->source,
-					(int) strcspn(ts->source + tok->location, " ,()"),
+					(int) Max(strcspn(ts->source + tok->location, " ,()"), 1),
 					ts->source + tok->location),
 			 errhint("Expected %s.", expected),
 			 errposition(tok->location + 1)));
