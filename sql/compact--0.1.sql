@@ -184,3 +184,20 @@ BEGIN
 		EXECUTE format('ALTER TABLE %s SET (%s)', relation, array_to_string(opts, ', '));
 	END IF;
 END $$;
+
+-- The original statements, verbatim: COMPACT TABLE t [ORDER BY (...)]
+-- [Z_ORDER BY (...)] [HILBERT BY (...)] [WHERE ...], VACUUM TABLE t,
+-- OPTIMIZE TABLE t [RECOMPUTE STATISTICS], ALTER TABLE t SET/RESET (...).
+CREATE FUNCTION compact.execute(
+	statement text,
+	OUT command text,
+	OUT fragments_before bigint,
+	OUT fragments_after bigint,
+	OUT rows_rewritten bigint,
+	OUT deleted_rows_removed bigint,
+	OUT bytes_before bigint,
+	OUT bytes_after bigint,
+	OUT duration_ms double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'compact_execute'
+LANGUAGE C VOLATILE;

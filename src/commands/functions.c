@@ -17,7 +17,9 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "commands/vacuum.h"
+#include "executor/spi.h"
 #include "funcapi.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
@@ -30,6 +32,7 @@
 PG_FUNCTION_INFO_V1(compact_table);
 PG_FUNCTION_INFO_V1(compact_vacuum_table);
 PG_FUNCTION_INFO_V1(compact_optimize_table);
+PG_FUNCTION_INFO_V1(compact_execute);
 
 static char *
 TextArg(FunctionCallInfo fcinfo, int n)
@@ -37,22 +40,31 @@ TextArg(FunctionCallInfo fcinfo, int n)
 	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
+/* the result row; command, if not NULL, goes first (compact.execute) */
 static Datum
-ResultDatum(FunctionCallInfo fcinfo, const CompactionResult *r)
+ResultDatum(FunctionCallInfo fcinfo, const CompactionResult *r,
+			const char *command)
 {
 	TupleDesc	desc;
-	Datum		values[7];
-	bool		isnull[7] = {false, false, false, false, false, false, false};
+	Datum		values[8];
+	bool		isnull[8] = {false, false, false, false, false, false, false, false};
+	int			i = 0;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	values[0] = Int64GetDatum(r->fragments_before);
-	values[1] = Int64GetDatum(r->fragments_after);
-	values[2] = Int64GetDatum(r->rows_rewritten);
-	values[3] = Int64GetDatum(r->deleted_rows_removed);
-	values[4] = Int64GetDatum(r->bytes_before);
-	values[5] = Int64GetDatum(r->bytes_after);
-	values[6] = Float8GetDatum(r->duration_ms);
+	if (command)
+		values[i++] = CStringGetTextDatum(command);
+	values[i++] = Int64GetDatum(r->fragments_before);
+	values[i++] = Int64GetDatum(r->fragments_after);
+	values[i++] = Int64GetDatum(r->rows_rewritten);
+	values[i++] = Int64GetDatum(r->deleted_rows_removed);
+	values[i++] = Int64GetDatum(r->bytes_before);
+	values[i++] = Int64GetDatum(r->bytes_after);
+	values[i++] = Float8GetDatum(r->duration_ms);
+	/* ALTER TABLE through compact.execute compacts nothing */
+	if (command && strcmp(command, "ALTER TABLE") == 0)
+		for (int j = 1; j < i; j++)
+			isnull[j] = true;
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, isnull));
 }
 
@@ -144,7 +156,7 @@ compact_table(PG_FUNCTION_ARGS)
 				 !PG_ARGISNULL(5) && PG_GETARG_BOOL(5),
 				 !PG_ARGISNULL(6) && PG_GETARG_BOOL(6),
 				 false, false, false, &total);
-	return ResultDatum(fcinfo, &total);
+	return ResultDatum(fcinfo, &total, NULL);
 }
 
 /*
@@ -161,7 +173,7 @@ compact_vacuum_table(PG_FUNCTION_ARGS)
 	RunOnTargets(PG_GETARG_OID(0), NULL, NULL, NULL, NULL, false,
 				 !PG_ARGISNULL(1) && PG_GETARG_BOOL(1),
 				 true, true, false, &total);
-	return ResultDatum(fcinfo, &total);
+	return ResultDatum(fcinfo, &total, NULL);
 }
 
 /*
@@ -179,5 +191,43 @@ compact_optimize_table(PG_FUNCTION_ARGS)
 	RunOnTargets(PG_GETARG_OID(0), NULL, NULL, NULL, NULL, false,
 				 !PG_ARGISNULL(2) && PG_GETARG_BOOL(2),
 				 false, true, recompute, &total);
-	return ResultDatum(fcinfo, &total);
+	return ResultDatum(fcinfo, &total, NULL);
+}
+
+/*
+ * compact.execute(statement): the original statements, verbatim.
+ */
+Datum
+compact_execute(PG_FUNCTION_ARGS)
+{
+	ParsedStatement parsed;
+	CompactionResult total;
+	Oid			relid;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	StatementParse(text_to_cstring(PG_GETARG_TEXT_PP(0)), &parsed);
+	memset(&total, 0, sizeof(total));
+	relid = RangeVarGetRelid(parsed.relation, NoLock, false);
+
+	if (strcmp(parsed.command, "COMPACT") == 0)
+		RunOnTargets(relid, parsed.order_by, parsed.z_order_by,
+					 parsed.hilbert_by, parsed.filter, false, false,
+					 false, false, false, &total);
+	else if (strcmp(parsed.command, "VACUUM") == 0)
+		RunOnTargets(relid, NULL, NULL, NULL, NULL, false, false,
+					 true, true, false, &total);
+	else if (strcmp(parsed.command, "OPTIMIZE") == 0)
+		RunOnTargets(relid, NULL, NULL, NULL, NULL, false, false,
+					 false, true, parsed.recompute_statistics, &total);
+	else
+	{
+		/* ALTER TABLE ... SET/RESET: through the utility hook, as typed */
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(parsed.alter, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not run \"%s\"", parsed.alter);
+		SPI_finish();
+	}
+	return ResultDatum(fcinfo, &total, parsed.command);
 }

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -21,7 +23,9 @@
 #include "catalog/pg_inherits.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "parser/gramparse.h"
+#include "parser/parser.h"
 #include "parser/scanner.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
@@ -228,6 +232,189 @@ ParseColumnList(TokenStream *ts, bool with_order, char ***names, bool **desc,
 	if (paren && !AcceptChar(ts, ')'))
 		SyntaxError(ts, Peek(ts), "\",\" or \")\"");
 	return n;
+}
+
+/* a word, keyword or not (COMPACT, Z_ORDER and HILBERT are not SQL's) */
+static bool
+AcceptWord(TokenStream *ts, const char *word)
+{
+	Token	   *tok = Peek(ts);
+
+	if (tok->text != NULL && strcmp(tok->text, word) == 0)
+	{
+		ts->pos++;
+		return true;
+	}
+	return false;
+}
+
+static void
+ExpectWord(TokenStream *ts, const char *word, const char *expected)
+{
+	if (!AcceptWord(ts, word))
+		SyntaxError(ts, Peek(ts), expected);
+}
+
+/* [schema.]table */
+static RangeVar *
+ExpectRelation(TokenStream *ts)
+{
+	char	   *first = ExpectName(ts, "a table name");
+
+	if (AcceptChar(ts, '.'))
+		return makeRangeVar(first, ExpectName(ts, "a table name"), -1);
+	return makeRangeVar(NULL, first, -1);
+}
+
+/* "( ... )" with nesting; returns the text including the parentheses */
+static char *
+ExpectParenthesized(TokenStream *ts)
+{
+	Token	   *open = Peek(ts);
+	int			depth = 0;
+
+	if (!AcceptChar(ts, '('))
+		SyntaxError(ts, open, "\"(\" and a list of columns");
+	depth = 1;
+	while (depth > 0)
+	{
+		Token	   *tok = Peek(ts);
+
+		if (tok->type == 0)
+			SyntaxError(ts, tok, "\")\"");
+		if (tok->type == '(')
+			depth++;
+		else if (tok->type == ')')
+			depth--;
+		ts->pos++;
+	}
+	return pnstrdup(ts->source + open->location,
+					ts->tokens[ts->pos - 1].location + 1 - open->location);
+}
+
+static void
+ExpectEnd(TokenStream *ts, const char *expected)
+{
+	(void) AcceptChar(ts, ';');
+	if (Peek(ts)->type != 0)
+		SyntaxError(ts, Peek(ts), expected);
+}
+
+/*
+ * Parse one statement of the original syntax:
+ *
+ *	 COMPACT TABLE t [ORDER BY (c [ASC|DESC] [NULLS FIRST|LAST], ...)]
+ *					 [Z_ORDER BY (c, ...)] [HILBERT BY (c, ...)] [WHERE expr]
+ *	 VACUUM TABLE t
+ *	 OPTIMIZE TABLE t [RECOMPUTE STATISTICS]
+ *	 ALTER TABLE t SET (...) | RESET (...)
+ *
+ * Column lists and the WHERE expression are checked later, against the
+ * table, by the same code as every other form.
+ */
+void
+StatementParse(const char *text, ParsedStatement *parsed)
+{
+	TokenStream ts;
+
+	memset(parsed, 0, sizeof(ParsedStatement));
+	TokenStreamInit(&ts, text, "statement");
+
+	if (AcceptWord(&ts, "compact"))
+	{
+		parsed->command = "COMPACT";
+		ExpectWord(&ts, "table", "TABLE");
+		parsed->relation = ExpectRelation(&ts);
+		for (;;)
+		{
+			if (AcceptWord(&ts, "order"))
+			{
+				ExpectWord(&ts, "by", "BY");
+				if (parsed->order_by)
+					SyntaxError(&ts, &ts.tokens[ts.pos - 2], "ORDER BY only once");
+				parsed->order_by = ExpectParenthesized(&ts);
+			}
+			else if (AcceptWord(&ts, "z_order"))
+			{
+				ExpectWord(&ts, "by", "BY");
+				if (parsed->z_order_by)
+					SyntaxError(&ts, &ts.tokens[ts.pos - 2], "Z_ORDER BY only once");
+				parsed->z_order_by = ExpectParenthesized(&ts);
+			}
+			else if (AcceptWord(&ts, "hilbert"))
+			{
+				ExpectWord(&ts, "by", "BY");
+				if (parsed->hilbert_by)
+					SyntaxError(&ts, &ts.tokens[ts.pos - 2], "HILBERT BY only once");
+				parsed->hilbert_by = ExpectParenthesized(&ts);
+			}
+			else if (AcceptWord(&ts, "where"))
+			{
+				Token	   *start = Peek(&ts);
+				int			end = strlen(text);
+
+				if (start->type == 0)
+					SyntaxError(&ts, start, "an expression after WHERE");
+				/* the rest of the text, without a final semicolon */
+				while (end > start->location &&
+					   (text[end - 1] == ';' || isspace((unsigned char) text[end - 1])))
+					end--;
+				parsed->filter = pnstrdup(text + start->location, end - start->location);
+				return;
+			}
+			else
+				break;
+		}
+		ExpectEnd(&ts, "ORDER BY, Z_ORDER BY, HILBERT BY, WHERE or the end");
+	}
+	else if (AcceptWord(&ts, "vacuum"))
+	{
+		parsed->command = "VACUUM";
+		ExpectWord(&ts, "table", "TABLE");
+		parsed->relation = ExpectRelation(&ts);
+		ExpectEnd(&ts, "the end");
+	}
+	else if (AcceptWord(&ts, "optimize"))
+	{
+		parsed->command = "OPTIMIZE";
+		ExpectWord(&ts, "table", "TABLE");
+		parsed->relation = ExpectRelation(&ts);
+		if (AcceptWord(&ts, "recompute"))
+		{
+			ExpectWord(&ts, "statistics", "STATISTICS");
+			parsed->recompute_statistics = true;
+		}
+		ExpectEnd(&ts, "RECOMPUTE STATISTICS or the end");
+	}
+	else if (Peek(&ts)->text && strcmp(Peek(&ts)->text, "alter") == 0)
+	{
+		List	   *raw = raw_parser(text, RAW_PARSE_DEFAULT);
+		AlterTableStmt *stmt;
+		ListCell   *lc;
+
+		stmt = list_length(raw) == 1 ?
+			(AlterTableStmt *) ((RawStmt *) linitial(raw))->stmt : NULL;
+		if (stmt == NULL || !IsA(stmt, AlterTableStmt) || stmt->objtype != OBJECT_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("compact.execute runs one ALTER TABLE ... SET (...) or RESET (...)"),
+					 errhint("Run other statements directly.")));
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+			if (cmd->subtype != AT_SetRelOptions && cmd->subtype != AT_ResetRelOptions)
+				ereport(ERROR,
+						(errcode(ERRCODE_SYNTAX_ERROR),
+						 errmsg("compact.execute runs one ALTER TABLE ... SET (...) or RESET (...)"),
+						 errhint("Run other statements directly.")));
+		}
+		parsed->command = "ALTER TABLE";
+		parsed->relation = stmt->relation;
+		parsed->alter = pstrdup(text);
+	}
+	else
+		SyntaxError(&ts, Peek(&ts), "COMPACT, VACUUM, OPTIMIZE or ALTER");
 }
 
 /*

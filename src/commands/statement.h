@@ -11,7 +11,21 @@
 
 #include "compaction/compaction.h"
 
+/* a statement of compact.execute */
+typedef struct ParsedStatement
+{
+	const char *command;		/* COMPACT, VACUUM, OPTIMIZE, ALTER TABLE */
+	struct RangeVar *relation;
+	char	   *order_by;		/* "(...)" texts, or NULL */
+	char	   *z_order_by;
+	char	   *hilbert_by;
+	char	   *filter;			/* WHERE's expression, or NULL */
+	bool		recompute_statistics;
+	char	   *alter;			/* the ALTER TABLE statement */
+} ParsedStatement;
+
 /* statement.c */
+extern void StatementParse(const char *text, ParsedStatement *parsed);
 extern void StatementSetClustering(CompactionRequest *request, Relation rel,
 								   CompactionStrategy strategy,
 								   const char *text);
