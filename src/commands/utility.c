@@ -233,10 +233,10 @@ ReportResult(Oid relid, const CompactionResult *r, bool dry_run)
 	if (dry_run)
 		return;					/* the plan said it all */
 	ereport(INFO,
-			(errmsg("\"%s\": " INT64_FORMAT " fragments into " INT64_FORMAT ", " INT64_FORMAT " rows rewritten, " INT64_FORMAT " deleted rows removed, " INT64_FORMAT " bytes before, " INT64_FORMAT " after, in %.0f ms",
+			(errmsg("\"%s\": " INT64_FORMAT " fragments into " INT64_FORMAT ", " INT64_FORMAT " rows rewritten, " INT64_FORMAT " deleted rows removed, " INT64_FORMAT " bytes before, " INT64_FORMAT " after",
 					get_rel_name(relid), r->fragments_before, r->fragments_after,
 					r->rows_rewritten, r->deleted_rows_removed,
-					r->bytes_before, r->bytes_after, r->duration_ms)));
+					r->bytes_before, r->bytes_after)));
 }
 
 /*

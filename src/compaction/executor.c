@@ -268,6 +268,69 @@ OutputAddRow(Output *out, Datum *values, bool *isnull)
 	return rownum;
 }
 
+/* Can the output take row groups of this fragment as they are? */
+static bool
+OutputCanCopy(Output *out, FragmentReader *reader)
+{
+	if (FragmentReaderNumColumns(reader) != out->ncols)
+		return false;
+	for (int c = 0; c < out->ncols; c++)
+	{
+		const FragmentColumn *rc = FragmentReaderColumn(reader, c);
+		const FragmentColumn *oc = &out->cols[c];
+
+		if (rc->attnum != oc->attnum || rc->typid != oc->typid ||
+			rc->typlen != oc->typlen || rc->typbyval != oc->typbyval ||
+			rc->typalign != oc->typalign)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Append a whole row group of a source by copying its pages; values and
+ * isnull (per attribute, may be NULL without indexes) feed the index
+ * entries.  Returns the new row number of its first row.
+ */
+static int64
+OutputCopyRowGroup(Output *out, FragmentReader *reader, int rowgroup, int nrows,
+				   Datum **values, bool **isnull)
+{
+	int64		first;
+
+	if (out->writer == NULL)
+		OutputBeginFragment(out);
+	/* rows buffered before it go first, as a row group of their own */
+	OutputFlushRowGroup(out);
+	first = out->next_row;
+	Assert(FragmentWriterCanCopy(out->writer, reader));
+	FragmentWriterCopyRowGroup(out->writer, reader, rowgroup);
+	out->next_row += nrows;
+	out->fragment_rows += nrows;
+
+	if (out->indexes->count > 0)
+	{
+		int			natts = out->natts;
+		Datum	   *v = palloc(sizeof(Datum) * natts);
+		bool	   *n = palloc(sizeof(bool) * natts);
+
+		for (int r = 0; r < nrows; r++)
+		{
+			for (int a = 0; a < natts; a++)
+			{
+				v[a] = values[a][r];
+				n[a] = isnull[a][r];
+			}
+			IndexTargetsInsert(out->indexes, out->rel, first + r, v, n);
+		}
+		pfree(v);
+		pfree(n);
+	}
+	if (out->fragment_rows >= out->rows_per_fragment)
+		OutputFinishFragment(out);
+	return first;
+}
+
 static void
 OutputInit(Output *out, Relation rel, const CompactionSettings *settings,
 		   const CompactionGroup *group, int64 first_row,
@@ -333,6 +396,7 @@ typedef struct SourceReader
 	bool	  **isnull;
 	int			rowgroup;
 	int			rows;
+	bool		decoded;		/* values/isnull hold the row group */
 	MemoryContext cxt;
 } SourceReader;
 
@@ -361,18 +425,29 @@ SourceOpen(SourceReader *src, Relation rel, const FragmentMeta *meta)
 									 ALLOCSET_DEFAULT_SIZES);
 }
 
-/* Decode the next row group; false at the end. */
+/* Move to the next row group, without decoding it; false at the end. */
 static bool
 SourceNextRowGroup(SourceReader *src)
 {
-	MemoryContext old;
-
 	if (src->rowgroup + 1 >= FragmentReaderNumRowGroups(src->reader))
 		return false;
 	src->rowgroup++;
+	src->rows = FragmentReaderRowGroupRows(src->reader, src->rowgroup);
+	src->decoded = false;
+	CHECK_FOR_INTERRUPTS();
+	return true;
+}
+
+/* Decode the current row group's columns. */
+static void
+SourceDecode(SourceReader *src)
+{
+	MemoryContext old;
+
+	if (src->decoded)
+		return;
 	MemoryContextReset(src->cxt);
 	old = MemoryContextSwitchTo(src->cxt);
-	src->rows = FragmentReaderRowGroupRows(src->reader, src->rowgroup);
 	for (int a = 0; a < src->desc->natts; a++)
 	{
 		src->values[a] = palloc(sizeof(Datum) * src->rows);
@@ -394,8 +469,7 @@ SourceNextRowGroup(SourceReader *src)
 		}
 	}
 	MemoryContextSwitchTo(old);
-	CHECK_FOR_INTERRUPTS();
-	return true;
+	src->decoded = true;
 }
 
 static void
@@ -415,10 +489,29 @@ typedef struct GroupRun
 	FragmentMeta **sources;
 	DeletionVector **deleted;	/* per source, as the snapshot sees it */
 	int64	  **maps;			/* per source: new row number per row */
+	int64		copied_rows;	/* rows copied without decoding */
 	Output		out;
 } GroupRun;
 
-/* Rows in row order: the merge strategy. */
+/* any row of [from, from + n) deleted? */
+static bool
+AnyDeleted(const DeletionVector *dv, int64 from, int n)
+{
+	if (dv == NULL || dv->ndeleted == 0)
+		return false;
+	for (int64 r = from; r < from + n; r++)
+		if (DeletionVectorIsSet(dv, r))
+			return true;
+	return false;
+}
+
+/*
+ * Rows in row order: the merge strategy.  A row group without deleted
+ * rows, of at least half the row group size, in a fragment of the same
+ * columns is copied page by page without decoding (it is decoded only if
+ * the table has indexes, for their new entries); others are decoded and
+ * re-cut into full row groups.
+ */
 static void
 RunMerge(GroupRun *gs)
 {
@@ -430,10 +523,30 @@ RunMerge(GroupRun *gs)
 	{
 		SourceReader src;
 		int64		offset = 0;
+		bool		copyable;
 
 		SourceOpen(&src, gs->rel, gs->sources[s]);
+		copyable = OutputCanCopy(&gs->out, src.reader);
 		while (SourceNextRowGroup(&src))
 		{
+			if (copyable && src.rows >= compact_row_group_size / 2 &&
+				!AnyDeleted(gs->deleted[s], offset, src.rows))
+			{
+				int64		first;
+
+				if (gs->out.indexes->count > 0)
+					SourceDecode(&src);
+				first = OutputCopyRowGroup(&gs->out, src.reader, src.rowgroup,
+										   src.rows,
+										   src.decoded ? src.values : NULL,
+										   src.decoded ? src.isnull : NULL);
+				for (int r = 0; r < src.rows; r++)
+					gs->maps[s][offset + r] = first + r;
+				gs->copied_rows += src.rows;
+				offset += src.rows;
+				continue;
+			}
+			SourceDecode(&src);
 			for (int r = 0; r < src.rows; r++, offset++)
 			{
 				if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
@@ -563,6 +676,7 @@ RunSort(GroupRun *gs)
 		SourceOpen(&src, gs->rel, gs->sources[s]);
 		while (SourceNextRowGroup(&src))
 		{
+			SourceDecode(&src);
 			for (int r = 0; r < src.rows; r++, offset++)
 			{
 				if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
@@ -818,8 +932,8 @@ RunGroup(Relation rel, const CompactionRequest *request,
 			(errmsg("compacted %d fragments of \"%s\" (" INT64_FORMAT " rows, " INT64_FORMAT " bytes) into %d (" INT64_FORMAT " rows, " INT64_FORMAT " bytes)",
 					gs.nsources, RelationGetRelationName(rel), group->rows,
 					group->bytes, list_length(gs.out.written), live, gs.out.bytes),
-			 errdetail(INT64_FORMAT " deleted rows removed, " INT64_FORMAT " deletions carried over.",
-					   group->deleted, carried)));
+			 errdetail(INT64_FORMAT " rows copied without decoding, " INT64_FORMAT " deleted rows removed, " INT64_FORMAT " deletions carried over.",
+					   gs.copied_rows, group->deleted, carried)));
 }
 
 /* totals of the fragments the latest snapshot sees */

@@ -90,6 +90,9 @@ extern FragmentWriter *FragmentWriterBegin(const char *path, int ncolumns,
 										   int compression_level);
 extern void FragmentWriterAddRowGroup(FragmentWriter *writer, int nrows,
 									  Datum **values, bool **isnull);
+extern bool FragmentWriterCanCopy(FragmentWriter *writer, FragmentReader *reader);
+extern void FragmentWriterCopyRowGroup(FragmentWriter *writer,
+									   FragmentReader *reader, int rowgroup);
 extern void FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info);
 extern void FragmentWriterAbort(FragmentWriter *writer);
 
@@ -107,6 +110,9 @@ extern void FragmentReaderRowGroupStats(FragmentReader *reader, int rowgroup,
 										int column, ColumnStats *stats);
 extern void FragmentReaderReadColumn(FragmentReader *reader, int rowgroup,
 									 int column, Datum *values, bool *isnull);
+extern const char *FragmentReaderRawChunk(FragmentReader *reader, int rowgroup,
+										  int column, uint64 *length,
+										  uint32 *npages);
 
 /* fragment_stats.c: fragment-level statistics as bytes for the catalog */
 extern bytea *FragmentStatsSerialize(int ncolumns,

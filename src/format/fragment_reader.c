@@ -538,6 +538,61 @@ FragmentReaderRowGroupStats(FragmentReader *reader, int rowgroup, int column,
 }
 
 /*
+ * The stored bytes of one column chunk (its pages, as written), for copying
+ * into another fragment without decoding: points into the reader's read
+ * window, valid until the next read.  Every page's header and checksum are
+ * verified on the way, so a damaged chunk is an ERROR here, not a damaged
+ * copy.
+ */
+const char *
+FragmentReaderRawChunk(FragmentReader *reader, int rowgroup, int column,
+					   uint64 *length, uint32 *npages)
+{
+	const ReaderChunk *ch;
+	uint64		pos;
+	uint64		end;
+	uint32		pages = 0;
+	const char *data;
+
+	if (rowgroup < 0 || rowgroup >= reader->nrowgroups ||
+		column < 0 || column >= reader->ncolumns)
+		elog(ERROR, "fragment row group %d column %d out of range",
+			 rowgroup, column);
+	ch = &reader->chunks[(uint64) rowgroup * reader->ncolumns + column];
+	if (ch->length > MAX_IO_BYTES)
+		ReportCorruption(reader, ch->offset, "Column chunk of " UINT64_FORMAT " bytes is too large",
+						 ch->length);
+	end = ch->offset + ch->length;
+	if (end > reader->size)
+		ReportCorruption(reader, ch->offset, "Column chunk extends past the end of the file");
+	/* read ahead into the following chunks: a copy takes them all */
+	data = FetchBytes(reader, ch->offset, ch->length, reader->size);
+	for (pos = ch->offset; pos < end;)
+	{
+		FragmentPageHeader hdr;
+		const char *stored;
+
+		if (end - pos < sizeof(hdr))
+			ReportCorruption(reader, pos, "Truncated page header");
+		memcpy(&hdr, data + (pos - ch->offset), sizeof(hdr));
+		if (hdr.stored_size > end - pos - sizeof(hdr))
+			ReportCorruption(reader, pos, "Page of %u bytes exceeds its column chunk",
+							 hdr.stored_size);
+		stored = data + (pos - ch->offset) + sizeof(hdr);
+		if (FragmentPageChecksum(&hdr, stored, hdr.stored_size) != hdr.crc)
+			ReportCorruption(reader, pos, "Page checksum mismatch");
+		pos += sizeof(hdr) + hdr.stored_size;
+		pages++;
+	}
+	if (pages != ch->npages)
+		ReportCorruption(reader, ch->offset, "Column chunk holds %u pages instead of %u",
+						 pages, ch->npages);
+	*length = ch->length;
+	*npages = ch->npages;
+	return data;
+}
+
+/*
  * Decompress a zstd page whose checksum matched into the reader's raw
  * buffer.
  */

@@ -599,6 +599,98 @@ FragmentWriterAddRowGroup(FragmentWriter *writer, int nrows, Datum **values,
 }
 
 /*
+ * Can row groups of this reader be copied as they are: the same columns,
+ * in the same order, of the same types?
+ */
+bool
+FragmentWriterCanCopy(FragmentWriter *writer, FragmentReader *reader)
+{
+	if (FragmentReaderNumColumns(reader) != writer->ncolumns)
+		return false;
+	for (int c = 0; c < writer->ncolumns; c++)
+	{
+		const FragmentColumn *rc = FragmentReaderColumn(reader, c);
+		const FragmentColumn *wc = &writer->columns[c].col;
+
+		if (rc->attnum != wc->attnum || rc->typid != wc->typid ||
+			rc->typlen != wc->typlen || rc->typbyval != wc->typbyval ||
+			rc->typalign != wc->typalign)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Append a row group of another fragment by copying its stored pages, with
+ * its statistics, without decoding anything: the fast path of a merge.
+ * The caller has checked FragmentWriterCanCopy.
+ */
+void
+FragmentWriterCopyRowGroup(FragmentWriter *writer, FragmentReader *reader,
+						   int rowgroup)
+{
+	int			nrows = FragmentReaderRowGroupRows(reader, rowgroup);
+	MemoryContext old;
+
+	Assert(!writer->finished);
+	if (writer->nrowgroups == PG_INT32_MAX ||
+		writer->rgmeta.len > FRAGMENT_MAX_FOOTER_BYTES / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many row groups in fragment file \"%s\"",
+						writer->path),
+				 errhint("Use larger row groups.")));
+
+	old = MemoryContextSwitchTo(writer->rgcxt);
+	EncodeBufferPutU32(&writer->rgmeta, (uint32) nrows);
+	for (int c = 0; c < writer->ncolumns; c++)
+	{
+		WriterColumn *wc = &writer->columns[c];
+		ColumnStats cs;
+		ChunkStats	stats;
+		uint64		length;
+		uint32		npages;
+		const char *data = FragmentReaderRawChunk(reader, rowgroup, c,
+												  &length, &npages);
+		uint64		start = writer->offset;
+		EncodeBuffer *meta = &writer->rgmeta;
+		uint8		flags = 0;
+
+		AppendBytes(writer, data, length);
+
+		FragmentReaderRowGroupStats(reader, rowgroup, c, &cs);
+		stats.null_count = cs.null_count;
+		/* statistics kept only if this writer would keep them too */
+		stats.has_minmax = cs.has_minmax && wc->col.ssup != NULL;
+		stats.min = cs.min;
+		stats.max = cs.max;
+		if (!stats.has_minmax && wc->col.ssup != NULL && cs.null_count < nrows)
+			wc->minmax_lost = true;
+		if (stats.has_minmax)
+			flags |= FOOTER_STATS_MINMAX;
+
+		EncodeBufferPutU64(meta, start);
+		EncodeBufferPutU64(meta, length);
+		EncodeBufferPutU32(meta, npages);
+		EncodeBufferPutU64(meta, (uint64) stats.null_count);
+		EncodeBufferPutU8(meta, flags);
+		if (stats.has_minmax)
+		{
+			EncodeBufferPutU32(meta, (uint32) EncodingValueSize(stats.min, wc->col.typlen, wc->col.typbyval));
+			EncodingValueAppend(meta, stats.min, wc->col.typlen, wc->col.typbyval);
+			EncodeBufferPutU32(meta, (uint32) EncodingValueSize(stats.max, wc->col.typlen, wc->col.typbyval));
+			EncodingValueAppend(meta, stats.max, wc->col.typlen, wc->col.typbyval);
+		}
+		MergeFragmentStats(writer, wc, &stats);
+	}
+	FlushWrites(writer);
+	writer->nrows += nrows;
+	writer->nrowgroups++;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(writer->rgcxt);
+}
+
+/*
  * fsync the directory holding path, so that the new entry survives a crash.
  */
 static void

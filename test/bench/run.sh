@@ -117,7 +117,62 @@ run_query() {	# case sql
 want scan_all && run_query scan_all "SELECT sum(id), max(ts), sum(user_id), sum(lat), sum(lon), sum(amount), max(category), max(payload) FROM TBL"
 want scan_2col && run_query scan_2col "SELECT count(*), sum(amount), avg(lat) FROM TBL"
 
-for c in merge merge_1gb delete_materialize sort zorder_1m hilbert_1m box_query trigger; do
+# compaction cases: each repetition rebuilds the starting state (untimed),
+# then times the compaction and its heap peer on the same rows.
+need_loaded() {
+	psql_ -At -c "SELECT to_regclass('ev_compact') IS NOT NULL AND to_regclass('ev_heap') IS NOT NULL" | grep -q t && return
+	load ev_heap heap >/dev/null; load ev_compact compact >/dev/null
+}
+# a compact table of the first $2 rows in $3 fragments, and its heap twin
+fragmented() {	# name rows fragments
+	local step=$(( ($2 + $3 - 1) / $3 ))
+	psql_ -c "DROP TABLE IF EXISTS $1, ${1}_heap; CREATE TABLE $1 ($cols) USING compact; CREATE TABLE ${1}_heap ($cols)"
+	psql_ >/dev/null <<<"SELECT format('INSERT INTO $1 SELECT * FROM ev_compact WHERE id > %s AND id <= %s', i * $step, least((i + 1) * $step, $2)) FROM generate_series(0, $3 - 1) i \\gexec"
+	psql_ -c "INSERT INTO ${1}_heap SELECT * FROM ev_compact WHERE id <= $2"
+}
+compaction_case() {	# case rows fragments prepare(sql on TBL) compact(sql) peername peer(sql) [compact-only prepare]
+	local hq=() cq=() i
+	for i in $(seq 0 "$REPS"); do
+		fragmented cc "$2" "$3"
+		[ -z "$4" ] || psql_ -c "${4//TBL/cc}" -c "${4//TBL/cc_heap}" >/dev/null
+		[ -z "${8:-}" ] || psql_ -c "${8//TBL/cc}" >/dev/null
+		psql_ -c "CHECKPOINT" >/dev/null
+		c=$(timed "${5//TBL/cc}"); h=$(timed "${7//TBL/cc_heap}")
+		[ "$i" -eq 0 ] && continue		# warm-up
+		cq+=("$c"); hq+=("$h")
+	done
+	[ "$(psql_ -At -c "SELECT count(*) FROM cc")" = "$(psql_ -At -c "SELECT count(*) FROM cc_heap")" ] ||
+		{ echo "bench: $1: row counts differ" >&2; exit 1; }
+	report "$1" "$(median "${cq[@]}")" "$6" "$(median "${hq[@]}")"
+	echo "$1: $(psql_ -At -c "SELECT count(*) || ' fragments, ' || pg_size_pretty(sum(bytes)) FROM compact.fragments WHERE relation = 'cc'::regclass") after"
+}
+if want merge; then
+	need_loaded
+	compaction_case merge "$ROWS" 100 "" "VACUUM (COMPACT) TBL" "vacuum_full" "VACUUM FULL TBL"
+fi
+if want delete_materialize; then
+	need_loaded
+	compaction_case delete_materialize "$ROWS" 10 "DELETE FROM TBL WHERE id % 5 = 0" \
+		"VACUUM TBL" "vacuum_full" "VACUUM FULL TBL" \
+		"ALTER TABLE TBL SET (compact_min_file_size_mb = 1, compact_deleted_ratio = 0.2)"
+fi
+if want sort; then
+	need_loaded
+	compaction_case sort "$ROWS" 10 "CREATE INDEX ON TBL (user_id, ts)" \
+		"VACUUM (COMPACT, ORDER_BY 'user_id, ts') TBL" "cluster" \
+		"CLUSTER TBL USING TBL_user_id_ts_idx"
+fi
+for c in zorder_1m hilbert_1m; do
+	want "$c" || continue
+	need_loaded
+	n=$(( ROWS < 1000000 ? ROWS : 1000000 ))
+	kind=$([ "$c" = zorder_1m ] && echo Z_ORDER_BY || echo HILBERT_BY)
+	compaction_case "$c" "$n" 10 "CREATE INDEX ON TBL (lat, lon)" \
+		"VACUUM (COMPACT, $kind 'lat, lon') TBL" "cluster" \
+		"CLUSTER TBL USING TBL_lat_lon_idx"
+done
+
+for c in merge_1gb box_query trigger; do
 	want "$c" && echo "bench: $c not yet available"
 done
 
