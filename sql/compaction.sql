@@ -104,6 +104,30 @@ INSERT INTO words VALUES ('A'), ('c');
 SELECT rows_rewritten FROM compact.compact_table('words', order_by => 'w');
 SELECT string_agg(w, ' ' ORDER BY ctid) FROM words;
 
+-- beyond maintenance_work_mem the sort spills to temporary files
+CREATE TABLE big (id int, t text, f float8) USING compact;
+INSERT INTO big SELECT g, md5(g::text), g FROM generate_series(1, 30000) g;
+INSERT INTO big SELECT g, md5(g::text), g FROM generate_series(30001, 60000) g;
+SELECT pg_stat_force_next_flush();
+SELECT temp_files AS temp_before FROM pg_stat_database WHERE datname = current_database() \gset
+SET maintenance_work_mem = '1MB';
+SELECT rows_rewritten FROM compact.compact_table('big', order_by => 'f DESC');
+RESET maintenance_work_mem;
+SELECT pg_stat_force_next_flush();
+SELECT temp_files > :temp_before AS spilled FROM pg_stat_database WHERE datname = current_database();
+SELECT (SELECT array_agg(id ORDER BY ctid) FROM big) =
+	   (SELECT array_agg(id ORDER BY f DESC) FROM big) AS sorted,
+	   count(*), count(DISTINCT id) FROM big;
+-- within it, the in-memory sort on normalized keys writes no temporary file
+SELECT pg_stat_force_next_flush();
+SELECT temp_files AS temp_before FROM pg_stat_database WHERE datname = current_database() \gset
+SELECT rows_rewritten FROM compact.compact_table('big', order_by => 'f, id DESC');
+SELECT pg_stat_force_next_flush();
+SELECT temp_files > :temp_before AS spilled FROM pg_stat_database WHERE datname = current_database();
+SELECT (SELECT array_agg(id ORDER BY ctid) FROM big) =
+	   (SELECT array_agg(id ORDER BY f, id DESC) FROM big) AS sorted;
+DROP TABLE big;
+
 -- Z-order and Hilbert keep every row
 SELECT rows_rewritten FROM compact.compact_table('ev', z_order_by => 'lat, lon');
 SELECT * FROM frags('ev');

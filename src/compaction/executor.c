@@ -37,6 +37,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/genam.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -51,6 +53,7 @@
 #include "portability/instr_time.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -268,6 +271,73 @@ OutputAddRow(Output *out, Datum *values, bool *isnull)
 	return rownum;
 }
 
+/*
+ * Append rows given by a permutation of column arrays that outlive the
+ * output's row groups (no copies): row i of the output is row rows[i] of
+ * values/isnull (per attribute).  Filled column by column, which is kinder
+ * to the caches than row by row.  newrows[i] gets each row's row number.
+ */
+static void
+OutputAddGathered(Output *out, Datum **values, bool **isnull,
+				  const int64 *rows, int64 n, int64 *newrows)
+{
+	int64		done = 0;
+
+	while (done < n)
+	{
+		int64		room;
+		int			k;
+
+		if (out->writer == NULL)
+			OutputBeginFragment(out);
+		room = Min(compact_row_group_size - out->nbuf,
+				   out->rows_per_fragment - out->fragment_rows);
+		k = (int) Min(room, n - done);
+		for (int c = 0; c < out->ncols; c++)
+		{
+			int			a = out->cols[c].attnum - 1;
+			Datum	   *dst = out->values[c] + out->nbuf;
+			bool	   *dstnull = out->isnull[c] + out->nbuf;
+			const Datum *src = values[a];
+			const bool *srcnull = isnull[a];
+
+			for (int j = 0; j < k; j++)
+			{
+				int64		r = rows[done + j];
+
+				dst[j] = src[r];
+				dstnull[j] = srcnull[r];
+			}
+		}
+		for (int j = 0; j < k; j++)
+		{
+			newrows[done + j] = out->next_row + j;
+			if (out->indexes->count > 0)
+			{
+				int			natts = out->natts;
+				Datum		v[MaxTupleAttributeNumber];
+				bool		nl[MaxTupleAttributeNumber];
+
+				for (int a = 0; a < natts; a++)
+				{
+					v[a] = values[a][rows[done + j]];
+					nl[a] = isnull[a][rows[done + j]];
+				}
+				IndexTargetsInsert(out->indexes, out->rel, out->next_row + j, v, nl);
+			}
+		}
+		out->next_row += k;
+		out->nbuf += k;
+		out->fragment_rows += k;
+		done += k;
+		if (out->nbuf == compact_row_group_size)
+			OutputFlushRowGroup(out);
+		if (out->fragment_rows >= out->rows_per_fragment)
+			OutputFinishFragment(out);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /* Can the output take row groups of this fragment as they are? */
 static bool
 OutputCanCopy(Output *out, FragmentReader *reader)
@@ -397,6 +467,7 @@ typedef struct SourceReader
 	int			rowgroup;
 	int			rows;
 	bool		decoded;		/* values/isnull hold the row group */
+	bool		keep;			/* keep every row group's values, not just the last */
 	MemoryContext cxt;
 } SourceReader;
 
@@ -446,7 +517,12 @@ SourceDecode(SourceReader *src)
 
 	if (src->decoded)
 		return;
-	MemoryContextReset(src->cxt);
+	if (src->keep)
+		src->cxt = AllocSetContextCreate(MemoryContextGetParent(src->cxt),
+										 "compact kept row group",
+										 ALLOCSET_DEFAULT_SIZES);
+	else
+		MemoryContextReset(src->cxt);
 	old = MemoryContextSwitchTo(src->cxt);
 	for (int a = 0; a < src->desc->natts; a++)
 	{
@@ -737,6 +813,287 @@ RunSort(GroupRun *gs)
 	ExecDropSingleTupleTableSlot(slot);
 }
 
+/*
+ * The in-memory sort: decode every live row of the group into column
+ * arrays, sort (normalized key, row) pairs, then gather the columns in key
+ * order.  Keys are order-preserving 64-bit words: a curve key, or per
+ * ORDER BY column an optional NULL-rank word and a value word (integers
+ * and date/time types with their sign bit flipped, floats by their IEEE
+ * bits, DESC by complement).  Used when every ORDER BY column has such a
+ * key and the decoded rows fit in maintenance_work_mem; otherwise RunSort's
+ * tuplesort, which spills, does the work.
+ */
+#define FAST_SORT_MAX_COLUMNS	3
+#define FAST_SORT_MAX_WORDS		(2 * FAST_SORT_MAX_COLUMNS)
+
+typedef struct SortEntry
+{
+	uint64		k[FAST_SORT_MAX_WORDS];
+	int64		row;			/* index into the column arrays */
+} SortEntry;
+
+static inline int
+CompareSortEntries(const SortEntry *a, const SortEntry *b, int *nwords)
+{
+	for (int i = 0; i < *nwords; i++)
+		if (a->k[i] != b->k[i])
+			return a->k[i] < b->k[i] ? -1 : 1;
+	return a->row < b->row ? -1 : (a->row > b->row ? 1 : 0);
+}
+
+#define ST_SORT sort_entries
+#define ST_ELEMENT_TYPE SortEntry
+#define ST_COMPARE(a, b, arg) CompareSortEntries(a, b, arg)
+#define ST_COMPARE_ARG_TYPE int
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+static bool
+NormalizableType(Oid typid)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case DATEOID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* an order-preserving unsigned key of a non-null value */
+static uint64
+NormalizedKey(Oid typid, Datum value)
+{
+	int64		i;
+	double		d;
+	uint64		bits;
+
+	switch (typid)
+	{
+		case BOOLOID:
+			return DatumGetBool(value) ? 1 : 0;
+		case OIDOID:
+			return DatumGetObjectId(value);
+		case INT2OID:
+			i = DatumGetInt16(value);
+			break;
+		case INT4OID:
+			i = DatumGetInt32(value);
+			break;
+		case DATEOID:
+			i = DatumGetDateADT(value);
+			break;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			d = typid == FLOAT4OID ? (double) DatumGetFloat4(value) :
+				DatumGetFloat8(value);
+			if (isnan(d))
+				return PG_UINT64_MAX;	/* NaN sorts last, as in PostgreSQL */
+			if (d == 0)
+				d = 0;			/* -0 equals 0 */
+			memcpy(&bits, &d, sizeof(bits));
+			return (bits & ((uint64) 1 << 63)) ? ~bits : bits | ((uint64) 1 << 63);
+		default:				/* int8, time, timestamp, timestamptz */
+			i = DatumGetInt64(value);
+			break;
+	}
+	return (uint64) i ^ ((uint64) 1 << 63);
+}
+
+static bool
+RunSortInMemory(GroupRun *gs)
+{
+	const CompactionRequest *req = gs->request;
+	TupleDesc	desc = RelationGetDescr(gs->rel);
+	int			natts = desc->natts;
+	bool		curve = req->strategy != COMPACTION_SORT;
+	int64		live = gs->group->rows - gs->group->deleted;
+	Size		limit = (Size) maintenance_work_mem * 1024;
+	Size		fixed;
+	MemoryContext datacxt;
+	MemoryContext old;
+	Datum	  **values;
+	bool	  **isnull;
+	int64	   *oldrows;
+	SortEntry  *entries;
+	int64		n = 0;
+	int			nwords = 0;
+	bool		withnulls[FAST_SORT_MAX_COLUMNS];
+	CurveKeyState cks;
+
+	if (!curve)
+	{
+		if (req->nkeys > FAST_SORT_MAX_COLUMNS)
+			return false;
+		for (int k = 0; k < req->nkeys; k++)
+			if (!NormalizableType(req->keys[k].typid))
+				return false;
+	}
+	fixed = (Size) live * (natts * (sizeof(Datum) + sizeof(bool)) +
+						   sizeof(int64) + sizeof(SortEntry));
+	if (live == 0 || fixed > limit)
+		return false;
+
+	datacxt = AllocSetContextCreate(CurrentMemoryContext, "compact in-memory sort",
+									ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(datacxt);
+	values = palloc(sizeof(Datum *) * Max(natts, 1));
+	isnull = palloc(sizeof(bool *) * Max(natts, 1));
+	for (int a = 0; a < natts; a++)
+	{
+		values[a] = MemoryContextAllocHuge(datacxt, sizeof(Datum) * live);
+		isnull[a] = MemoryContextAllocHuge(datacxt, sizeof(bool) * live);
+	}
+	oldrows = MemoryContextAllocHuge(datacxt, sizeof(int64) * live);
+	MemoryContextSwitchTo(old);
+
+	/* decode; each row group's by-reference values stay in datacxt */
+	for (int s = 0; s < gs->nsources; s++)
+	{
+		SourceReader src;
+		int64		offset = 0;
+
+		old = MemoryContextSwitchTo(datacxt);
+		SourceOpen(&src, gs->rel, gs->sources[s]);
+		MemoryContextSwitchTo(old);
+		src.keep = true;		/* the column arrays point into every row group */
+		while (SourceNextRowGroup(&src))
+		{
+			SourceDecode(&src);
+			for (int r = 0; r < src.rows; r++, offset++)
+			{
+				if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
+					continue;
+				for (int a = 0; a < natts; a++)
+				{
+					values[a][n] = src.values[a][r];
+					isnull[a][n] = src.isnull[a][r];
+				}
+				oldrows[n] = gs->sources[s]->first_row + offset;
+				n++;
+			}
+			if (MemoryContextMemAllocated(datacxt, true) + live * sizeof(SortEntry) > limit)
+			{
+				FragmentReaderClose(src.reader);
+				MemoryContextDelete(datacxt);
+				return false;	/* does not fit: tuplesort spills */
+			}
+		}
+		FragmentReaderClose(src.reader);
+	}
+	if (n != live)
+		elog(ERROR, "compaction decoded " INT64_FORMAT " rows instead of " INT64_FORMAT,
+			 n, live);
+
+	/* keys */
+	entries = MemoryContextAllocHuge(datacxt, sizeof(SortEntry) * live);
+	if (curve)
+	{
+		Oid			typids[COMPACT_MAX_CURVE_COLUMNS];
+
+		for (int k = 0; k < req->nkeys; k++)
+			typids[k] = req->keys[k].typid;
+		CurveKeyInit(&cks, req->strategy == COMPACTION_HILBERT, req->nkeys, typids);
+		for (int s = 0; s < gs->nsources; s++)
+		{
+			int16	   *stat_attnums;
+			ColumnStats *stats;
+			int			ns;
+
+			if (gs->sources[s]->stats == NULL)
+				continue;
+			ns = FragmentStatsDeserialize(gs->sources[s]->stats, &stat_attnums, &stats);
+			for (int i = 0; i < ns; i++)
+				for (int k = 0; k < req->nkeys; k++)
+					if (stat_attnums[i] == req->keys[k].attnum && stats[i].has_minmax)
+						CurveKeyWiden(&cks, k, stats[i].min, stats[i].max);
+		}
+		nwords = 1;
+		for (int64 i = 0; i < n; i++)
+		{
+			Datum		kv[COMPACT_MAX_CURVE_COLUMNS];
+			bool		kn[COMPACT_MAX_CURVE_COLUMNS];
+
+			for (int k = 0; k < req->nkeys; k++)
+			{
+				kv[k] = values[req->keys[k].attnum - 1][i];
+				kn[k] = isnull[req->keys[k].attnum - 1][i];
+			}
+			entries[i].k[0] = CurveKey(&cks, kv, kn);
+			entries[i].row = i;
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+	}
+	else
+	{
+		for (int k = 0; k < req->nkeys; k++)
+		{
+			bool	   *nulls = isnull[req->keys[k].attnum - 1];
+
+			withnulls[k] = false;
+			for (int64 i = 0; i < n && !withnulls[k]; i++)
+				withnulls[k] = nulls[i];
+			nwords += withnulls[k] ? 2 : 1;
+		}
+		for (int64 i = 0; i < n; i++)
+		{
+			int			w = 0;
+
+			for (int k = 0; k < req->nkeys; k++)
+			{
+				const ClusterKey *key = &req->keys[k];
+				bool		null = isnull[key->attnum - 1][i];
+				uint64		v = null ? 0 :
+					NormalizedKey(key->typid, values[key->attnum - 1][i]);
+
+				if (withnulls[k])
+					entries[i].k[w++] = null ? (key->nulls_first ? 0 : 2) : 1;
+				entries[i].k[w++] = key->desc ? ~v : v;
+			}
+			entries[i].row = i;
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+	}
+
+	sort_entries(entries, n, &nwords);
+
+	/* gather */
+	{
+		int64	   *order = MemoryContextAllocHuge(datacxt, sizeof(int64) * n);
+		int64	   *newrows = MemoryContextAllocHuge(datacxt, sizeof(int64) * n);
+
+		for (int64 i = 0; i < n; i++)
+			order[i] = entries[i].row;
+		pfree(entries);
+		OutputAddGathered(&gs->out, values, isnull, order, n, newrows);
+		for (int64 i = 0; i < n; i++)
+		{
+			int64		offset;
+			int			s = SourceOfRow(gs, oldrows[order[i]], &offset);
+
+			gs->maps[s][offset] = newrows[i];
+		}
+		/* the buffered rows point into datacxt: write them out first */
+		OutputFlushRowGroup(&gs->out);
+	}
+	MemoryContextDelete(datacxt);
+	return true;
+}
+
 /* The output fragment holding a new row number. */
 static FragmentMeta *
 OutputOfRow(List *written, int64 rownum)
@@ -888,7 +1245,7 @@ RunGroup(Relation rel, const CompactionRequest *request,
 			   request->clustering, &indexes);
 	if (request->strategy == COMPACTION_MERGE)
 		RunMerge(&gs);
-	else
+	else if (!RunSortInMemory(&gs))
 		RunSort(&gs);
 	OutputFinish(&gs.out);
 	IndexTargetsClose(&indexes);
