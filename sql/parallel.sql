@@ -13,6 +13,8 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
+-- the table AM's own parallel scan (the custom scan is in scan.sql)
+SET compact.enable_custom_scan = off;
 EXPLAIN (COSTS OFF) SELECT count(*), sum(id) FROM par;
 SELECT count(*), sum(id), count(DISTINCT v) FROM par;
 
@@ -23,3 +25,13 @@ DELETE FROM par WHERE id <= 50;
 SELECT count(*), sum(id), count(*) FILTER (WHERE v = 'own') FROM par;
 ROLLBACK;
 SELECT count(*), sum(id) FROM par;
+
+-- the same through the parallel custom scan
+RESET compact.enable_custom_scan;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(id) FROM par;
+SELECT count(*), sum(id), count(DISTINCT v) FROM par;
+BEGIN;
+INSERT INTO par SELECT g, 'own' FROM generate_series(100001, 100100) g;
+DELETE FROM par WHERE id <= 50;
+SELECT count(*), sum(id), count(*) FILTER (WHERE v = 'own') FROM par;
+ROLLBACK;

@@ -74,4 +74,5 @@ _PG_init(void)
 	CompactWriteStateInit();
 	CompactDdlInit();
 	CompactUtilityInit();
+	CompactCustomScanInit();
 }

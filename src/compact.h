@@ -24,6 +24,11 @@ extern void CompactWriteStateInit(void);
 /* tableam/ddl.c */
 extern void CompactDdlInit(void);
 
+/* scan/customscan.c */
+extern bool compact_scan_pruning;
+extern bool compact_enable_custom_scan;
+extern void CompactCustomScanInit(void);
+
 /* commands/utility.c */
 extern void CompactUtilityInit(void);
 

@@ -86,6 +86,8 @@ typedef struct CompactScanDescData
 	Datum	  **values;			/* per attribute */
 	bool	  **isnull;
 
+	CompactScanFilter *filter;	/* what may be skipped, or NULL */
+
 	bool		own_deletes;
 	bool		include_deleted;
 	bool		last_deleted;
@@ -295,6 +297,14 @@ ScanLoadSource(CompactScanDesc scan, int i)
 		scan->nrg = source->nrows > 0 ? 1 : 0;
 		scan->visible_rows = source->nrows;
 	}
+	else if (scan->filter && scan->filter->fragment_may_match &&
+			 !scan->filter->fragment_may_match(scan->filter->arg, source->meta))
+	{
+		/* its statistics rule it out: not even opened */
+		scan->filter->fragments_skipped++;
+		scan->nrg = 0;
+		scan->visible_rows = 0;
+	}
 	else
 	{
 		FragmentMeta *meta = source->meta;
@@ -302,6 +312,8 @@ ScanLoadSource(CompactScanDesc scan, int i)
 											   meta->fragment_id, meta->file_xid);
 		int			start = 0;
 
+		if (scan->filter)
+			scan->filter->fragments_scanned++;
 		scan->reader = FragmentReaderOpen(path);
 		if (FragmentReaderNumRows(scan->reader) != meta->row_count)
 			ereport(ERROR,
@@ -391,12 +403,31 @@ ScanLoadBatch(CompactScanDesc scan, int rg)
 			MemoryContextSwitchTo(old);
 			return;
 		}
+		if (scan->filter && scan->filter->rowgroup_may_match)
+		{
+			if (!scan->filter->rowgroup_may_match(scan->filter->arg,
+												  scan->reader, rg))
+			{
+				scan->filter->rowgroups_skipped++;
+				scan->batch_rows = 0;
+				scan->batch_rg = rg;
+				MemoryContextSwitchTo(old);
+				return;
+			}
+			scan->filter->rowgroups_scanned++;
+		}
 		scan->batch_rows = nrows;
 		for (int a = 0; a < natts; a++)
 		{
 			scan->values[a] = palloc(sizeof(Datum) * Max(nrows, 1));
 			scan->isnull[a] = palloc(sizeof(bool) * Max(nrows, 1));
-			if (scan->colmap[a] >= 0)
+			if (scan->filter && scan->filter->needed && !scan->filter->needed[a])
+			{
+				/* not read by the query: NULL, never decoded */
+				memset(scan->isnull[a], true, sizeof(bool) * nrows);
+				memset(scan->values[a], 0, sizeof(Datum) * nrows);
+			}
+			else if (scan->colmap[a] >= 0)
 				FragmentReaderReadColumn(scan->reader, rg, scan->colmap[a],
 										 scan->values[a], scan->isnull[a]);
 			else
@@ -571,6 +602,16 @@ compact_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 		return true;
 	}
 	return false;
+}
+
+/*
+ * Let the scan skip fragments, row groups and columns (the custom scan).
+ * The filter must outlive the scan; its counters are added to.
+ */
+void
+CompactScanSetFilter(TableScanDesc sscan, CompactScanFilter *filter)
+{
+	((CompactScanDesc) sscan)->filter = filter;
 }
 
 /* Index builds also want deleted rows, flagged. */

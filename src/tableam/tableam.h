@@ -77,6 +77,25 @@ typedef struct WriteSegment
 	int			slot;			/* index in the shared reservation table */
 } WriteSegment;
 
+/*
+ * What a scan may skip (set by the custom scan, scan/customscan.c): the
+ * attributes it must decode, and predicates on a fragment's catalog
+ * statistics and on a row group's footer statistics that say whether any
+ * row of it may match.  The scan counts what it read and skipped.
+ */
+typedef struct CompactScanFilter
+{
+	bool	   *needed;			/* per attribute (attnum - 1); NULL: all */
+	bool		(*fragment_may_match) (void *arg, const FragmentMeta *meta);
+	bool		(*rowgroup_may_match) (void *arg, FragmentReader *reader,
+									   int rowgroup);
+	void	   *arg;
+	int64		fragments_scanned;
+	int64		fragments_skipped;
+	int64		rowgroups_scanned;
+	int64		rowgroups_skipped;
+} CompactScanFilter;
+
 /* metapage.c */
 extern void MetapageInit(SMgrRelation srel, bool needs_wal);
 extern int64 MetapageReserveRows(Relation rel, int64 count);
@@ -150,6 +169,7 @@ extern bool compact_scan_analyze_next_tuple(TableScanDesc scan,
 											double *deadrows,
 											TupleTableSlot *slot);
 extern void CompactScanSetIncludeDeleted(TableScanDesc scan, bool include);
+extern void CompactScanSetFilter(TableScanDesc scan, CompactScanFilter *filter);
 extern bool CompactScanLastRowDeleted(TableScanDesc scan);
 
 /* columns.c: what the format layer needs to know about a table's columns */

@@ -130,12 +130,13 @@ fragmented() {	# name rows fragments
 	psql_ >/dev/null <<<"SELECT format('INSERT INTO $1 SELECT * FROM ev_compact WHERE id > %s AND id <= %s', i * $step, least((i + 1) * $step, $2)) FROM generate_series(0, $3 - 1) i \\gexec"
 	psql_ -c "INSERT INTO ${1}_heap SELECT * FROM ev_compact WHERE id <= $2"
 }
-compaction_case() {	# case rows fragments prepare(sql on TBL) compact(sql) peername peer(sql) [compact-only prepare]
+compaction_case() {	# case rows fragments prepare(both) compact(sql) peername peer(sql) [prepare compact] [prepare heap]
 	local hq=() cq=() i
 	for i in $(seq 0 "$REPS"); do
 		fragmented cc "$2" "$3"
 		[ -z "$4" ] || psql_ -c "${4//TBL/cc}" -c "${4//TBL/cc_heap}" >/dev/null
 		[ -z "${8:-}" ] || psql_ -c "${8//TBL/cc}" >/dev/null
+		[ -z "${9:-}" ] || psql_ -c "${9//TBL/cc_heap}" >/dev/null
 		psql_ -c "CHECKPOINT" >/dev/null
 		c=$(timed "${5//TBL/cc}"); h=$(timed "${7//TBL/cc_heap}")
 		[ "$i" -eq 0 ] && continue		# warm-up
@@ -158,18 +159,19 @@ if want delete_materialize; then
 fi
 if want sort; then
 	need_loaded
-	compaction_case sort "$ROWS" 10 "CREATE INDEX ON TBL (user_id, ts)" \
+	# CLUSTER needs an index (and rebuilds it); a compact table needs none
+	compaction_case sort "$ROWS" 10 "" \
 		"VACUUM (COMPACT, ORDER_BY 'user_id, ts') TBL" "cluster" \
-		"CLUSTER TBL USING TBL_user_id_ts_idx"
+		"CLUSTER TBL USING TBL_user_id_ts_idx" "" "CREATE INDEX ON TBL (user_id, ts)"
 fi
 for c in zorder_1m hilbert_1m; do
 	want "$c" || continue
 	need_loaded
 	n=$(( ROWS < 1000000 ? ROWS : 1000000 ))
 	kind=$([ "$c" = zorder_1m ] && echo Z_ORDER_BY || echo HILBERT_BY)
-	compaction_case "$c" "$n" 10 "CREATE INDEX ON TBL (lat, lon)" \
+	compaction_case "$c" "$n" 10 "" \
 		"VACUUM (COMPACT, $kind 'lat, lon') TBL" "cluster" \
-		"CLUSTER TBL USING TBL_lat_lon_idx"
+		"CLUSTER TBL USING TBL_lat_lon_idx" "" "CREATE INDEX ON TBL (lat, lon)"
 done
 
 for c in merge_1gb box_query trigger; do
