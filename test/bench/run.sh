@@ -131,7 +131,7 @@ fragmented() {	# name rows fragments
 	psql_ -c "INSERT INTO ${1}_heap SELECT * FROM ev_compact WHERE id <= $2"
 }
 compaction_case() {	# case rows fragments prepare(both) compact(sql) peername peer(sql) [prepare compact] [prepare heap]
-	local hq=() cq=() i
+	local hq=() cq=() i c h
 	for i in $(seq 0 "$REPS"); do
 		fragmented cc "$2" "$3"
 		[ -z "$4" ] || psql_ -c "${4//TBL/cc}" -c "${4//TBL/cc_heap}" >/dev/null
@@ -157,12 +157,24 @@ if want delete_materialize; then
 		"VACUUM TBL" "vacuum_full" "VACUUM FULL TBL" \
 		"ALTER TABLE TBL SET (compact_min_file_size_mb = 1, compact_deleted_ratio = 0.2)"
 fi
-if want sort; then
+# a query on cc and on cc_heap, the heap read by a sequential scan
+cc_query() {	# case sql
+	local hq=() cq=() seq="SET enable_indexscan = off; SET enable_bitmapscan = off;"
+	timed "$seq ${2//TBL/cc}" >/dev/null; timed "$seq ${2//TBL/cc_heap}" >/dev/null
+	for _ in $(seq "$REPS"); do
+		hq+=("$(timed "$seq ${2//TBL/cc_heap}")")
+		cq+=("$(timed "$seq ${2//TBL/cc}")")
+	done
+	report "$1" "$(median "${cq[@]}")" heap_seqscan "$(median "${hq[@]}")"
+	echo "$1: $(psql_ -At -c "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY OFF, FORMAT JSON) ${2//TBL/cc}" | tr -d '\n ' | grep -o '"RowGroups[A-Za-z]*":[0-9]*' | tr '\n' ' ')"
+}
+if want sort || want range_sorted; then
 	need_loaded
 	# CLUSTER needs an index (and rebuilds it); a compact table needs none
 	compaction_case sort "$ROWS" 10 "" \
 		"VACUUM (COMPACT, ORDER_BY 'user_id, ts') TBL" "cluster" \
 		"CLUSTER TBL USING TBL_user_id_ts_idx" "" "CREATE INDEX ON TBL (user_id, ts)"
+	cc_query range_sorted "SELECT count(*), sum(amount) FROM TBL WHERE user_id BETWEEN 50000 AND 50999"
 fi
 for c in zorder_1m hilbert_1m; do
 	want "$c" || continue
@@ -172,9 +184,11 @@ for c in zorder_1m hilbert_1m; do
 	compaction_case "$c" "$n" 10 "" \
 		"VACUUM (COMPACT, $kind 'lat, lon') TBL" "cluster" \
 		"CLUSTER TBL USING TBL_lat_lon_idx" "" "CREATE INDEX ON TBL (lat, lon)"
+	# the 1% box of ../shared/bench: 10% of each range
+	cc_query "box_${c%_1m}" "SELECT count(*), sum(amount) FROM TBL WHERE lat BETWEEN 10 AND 28 AND lon BETWEEN 20 AND 56"
 done
 
-for c in merge_1gb box_query trigger; do
+for c in merge_1gb trigger; do
 	want "$c" && echo "bench: $c not yet available"
 done
 
