@@ -63,6 +63,8 @@ CONF
 psql_() { PGOPTIONS='-c client_min_messages=warning' "${as_user[@]}" "$bindir/psql" -X -q -h "$dir" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 "$@"; }
 
 now() { date +%s.%N; }
+# time one query inside its session (psql's \timing: no connection set-up)
+qtimed() { psql_ -c '\timing on' -c "$1" | awk '/^Time:/ {t = $2} END {printf "%.4f\n", t / 1000}'; }
 # time one SQL script (seconds)
 timed() { local t0 t1; t0=$(now); psql_ -c "$1" >/dev/null; t1=$(now); awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f\n", b - a}'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -107,10 +109,10 @@ fi
 
 run_query() {	# case sql
 	local hq=() cq=()
-	timed "${2//TBL/ev_heap}" >/dev/null; timed "${2//TBL/ev_compact}" >/dev/null
+	qtimed "${2//TBL/ev_heap}" >/dev/null; qtimed "${2//TBL/ev_compact}" >/dev/null
 	for _ in $(seq "$REPS"); do
-		hq+=("$(timed "${2//TBL/ev_heap}")")
-		cq+=("$(timed "${2//TBL/ev_compact}")")
+		hq+=("$(qtimed "${2//TBL/ev_heap}")")
+		cq+=("$(qtimed "${2//TBL/ev_compact}")")
 	done
 	report "$1" "$(median "${cq[@]}")" heap "$(median "${hq[@]}")"
 }
@@ -160,10 +162,10 @@ fi
 # a query on cc and on cc_heap, the heap read by a sequential scan
 cc_query() {	# case sql
 	local hq=() cq=() seq="SET enable_indexscan = off; SET enable_bitmapscan = off;"
-	timed "$seq ${2//TBL/cc}" >/dev/null; timed "$seq ${2//TBL/cc_heap}" >/dev/null
+	qtimed "$seq ${2//TBL/cc}" >/dev/null; qtimed "$seq ${2//TBL/cc_heap}" >/dev/null
 	for _ in $(seq "$REPS"); do
-		hq+=("$(timed "$seq ${2//TBL/cc_heap}")")
-		cq+=("$(timed "$seq ${2//TBL/cc}")")
+		hq+=("$(qtimed "$seq ${2//TBL/cc_heap}")")
+		cq+=("$(qtimed "$seq ${2//TBL/cc}")")
 	done
 	report "$1" "$(median "${cq[@]}")" heap_seqscan "$(median "${hq[@]}")"
 	echo "$1: $(psql_ -At -c "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY OFF, FORMAT JSON) ${2//TBL/cc}" | tr -d '\n ' | grep -o '"RowGroups[A-Za-z]*":[0-9]*' | tr '\n' ' ')"
