@@ -85,6 +85,10 @@ typedef struct CompactScanDescData
 	int			batch_rows;
 	Datum	  **values;			/* per attribute */
 	bool	  **isnull;
+	/* decode buffers of fragment batches, reused from row group to row group */
+	Datum	  **valbuf;
+	bool	  **nullbuf;
+	int			bufrows;
 
 	CompactScanFilter *filter;	/* what may be skipped, or NULL */
 
@@ -417,10 +421,33 @@ ScanLoadBatch(CompactScanDesc scan, int rg)
 			scan->filter->rowgroups_scanned++;
 		}
 		scan->batch_rows = nrows;
+		if (scan->bufrows < nrows)
+		{
+			/* grown in the scan's context: a page fault per batch is slow */
+			MemoryContext bufold = MemoryContextSwitchTo(scan->scancxt);
+
+			if (scan->valbuf == NULL)
+			{
+				scan->valbuf = palloc0(sizeof(Datum *) * Max(natts, 1));
+				scan->nullbuf = palloc0(sizeof(bool *) * Max(natts, 1));
+			}
+			for (int a = 0; a < natts; a++)
+			{
+				if (scan->valbuf[a])
+				{
+					pfree(scan->valbuf[a]);
+					pfree(scan->nullbuf[a]);
+				}
+				scan->valbuf[a] = MemoryContextAllocHuge(scan->scancxt, sizeof(Datum) * nrows);
+				scan->nullbuf[a] = MemoryContextAllocHuge(scan->scancxt, sizeof(bool) * nrows);
+			}
+			scan->bufrows = nrows;
+			MemoryContextSwitchTo(bufold);
+		}
 		for (int a = 0; a < natts; a++)
 		{
-			scan->values[a] = palloc(sizeof(Datum) * Max(nrows, 1));
-			scan->isnull[a] = palloc(sizeof(bool) * Max(nrows, 1));
+			scan->values[a] = scan->valbuf[a];
+			scan->isnull[a] = scan->nullbuf[a];
 			if (scan->filter && scan->filter->needed && !scan->filter->needed[a])
 			{
 				/* not read by the query: NULL, never decoded */
