@@ -1,0 +1,476 @@
+/*-------------------------------------------------------------------------
+ * group_io.c
+ *	  A compaction group's rows in and out: its source fragments decoded row
+ *	  group by row group (or copied), its new fragments written with
+ *	  statistics, cut at the target size, with index entries for the new
+ *	  row numbers.
+ *
+ * IDENTIFICATION
+ *	  src/compaction/group_io.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/index.h"
+#include "catalog/pg_opfamily.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/execnodes.h"
+#include "portability/instr_time.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
+
+#include "compact.h"
+#include "compaction/compaction.h"
+#include "compaction/kernel.h"
+#include "compaction/sortkey.h"
+#include "format/files.h"
+#include "format/rowmap.h"
+#include "tableam/tableam.h"
+
+void
+GroupIndexesOpen(Relation rel, GroupIndexes *targets)
+{
+	List	   *indexids = RelationGetIndexList(rel);
+	ListCell   *lc;
+	int			i = 0;
+
+	memset(targets, 0, sizeof(GroupIndexes));
+	if (indexids == NIL)
+		return;
+	targets->rels = palloc(sizeof(Relation) * list_length(indexids));
+	targets->infos = palloc(sizeof(IndexInfo *) * list_length(indexids));
+	targets->predicates = palloc0(sizeof(ExprState *) * list_length(indexids));
+	targets->estate = CreateExecutorState();
+	targets->slot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
+											 &TTSOpsVirtual);
+	GetPerTupleExprContext(targets->estate)->ecxt_scantuple = targets->slot;
+	foreach(lc, indexids)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+
+		if (!index->rd_index->indisready)
+		{
+			index_close(index, RowExclusiveLock);
+			continue;
+		}
+		targets->rels[i] = index;
+		targets->infos[i] = BuildIndexInfo(index);
+		if (targets->infos[i]->ii_Predicate != NIL)
+			targets->predicates[i] =
+				ExecPrepareQual(targets->infos[i]->ii_Predicate, targets->estate);
+		i++;
+	}
+	targets->count = i;
+}
+
+void
+GroupIndexesClose(GroupIndexes *targets)
+{
+	for (int i = 0; i < targets->count; i++)
+		index_close(targets->rels[i], RowExclusiveLock);
+	if (targets->estate)
+	{
+		ExecDropSingleTupleTableSlot(targets->slot);
+		FreeExecutorState(targets->estate);
+	}
+}
+
+/* Insert the index entries of one new row. */
+static void
+GroupIndexesInsert(GroupIndexes *targets, Relation rel, int64 rownum,
+				   Datum *values, bool *isnull)
+{
+	TupleTableSlot *slot = targets->slot;
+	ExprContext *econtext = GetPerTupleExprContext(targets->estate);
+	Datum		ivalues[INDEX_MAX_KEYS];
+	bool		iisnull[INDEX_MAX_KEYS];
+	ItemPointerData tid;
+
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, values, sizeof(Datum) * slot->tts_tupleDescriptor->natts);
+	memcpy(slot->tts_isnull, isnull, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	ExecStoreVirtualTuple(slot);
+	CompactRowNumberToTid(rownum, &tid);
+	slot->tts_tid = tid;
+
+	for (int i = 0; i < targets->count; i++)
+	{
+		if (targets->predicates[i] && !ExecQual(targets->predicates[i], econtext))
+			continue;
+		FormIndexDatum(targets->infos[i], slot, targets->estate, ivalues, iisnull);
+		index_insert(targets->rels[i], ivalues, iisnull, &tid, rel,
+					 UNIQUE_CHECK_NO, false, targets->infos[i]);
+	}
+	ResetExprContext(econtext);
+}
+
+void
+GroupOutputFlushRowGroup(GroupOutput *out)
+{
+	if (out->nbuf == 0)
+		return;
+	FragmentWriterAddRowGroup(out->writer, out->nbuf, out->values, out->isnull);
+	out->nbuf = 0;
+	MemoryContextReset(out->bufcxt);
+}
+
+static void
+GroupOutputFinishFragment(GroupOutput *out)
+{
+	FragmentInfo info;
+	FragmentMeta *meta = out->meta;
+
+	GroupOutputFlushRowGroup(out);
+	FragmentWriterFinish(out->writer, &info);
+	out->writer = NULL;
+	meta->row_count = info.row_count;
+	meta->bytes = info.bytes;
+	meta->row_groups = info.row_groups;
+	meta->stats = FragmentStatsSerialize(out->ncols, out->cols, info.stats);
+	meta->cids = NULL;
+	meta->clustering = (char *) out->clustering;
+	ManifestInsert(out->rel->rd_node.relNode, meta, "compact",
+				   GetCurrentCommandId(true), false);
+	out->written = lappend(out->written, meta);
+	out->bytes += info.bytes;
+	out->meta = NULL;
+}
+
+static void
+GroupOutputBeginFragment(GroupOutput *out)
+{
+	FragmentMeta *meta = palloc0(sizeof(FragmentMeta));
+	char	   *path;
+
+	meta->fragment_id = MetapageNextFragmentId(out->rel);
+	meta->file_xid = GetTopTransactionId();
+	meta->first_row = out->next_row;
+	path = CompactFragmentPath(MyDatabaseId, out->rel->rd_node.relNode,
+							   meta->fragment_id, meta->file_xid);
+	out->writer = FragmentWriterBegin(path, out->ncols, out->cols,
+									  compact_compression_level);
+	out->meta = meta;
+	out->fragment_rows = 0;
+}
+
+/*
+ * Append one row (values of every attribute of the table) and return its
+ * new row number.
+ */
+int64
+GroupOutputAddRow(GroupOutput *out, Datum *values, bool *isnull)
+{
+	int64		rownum;
+	MemoryContext old;
+
+	if (out->writer == NULL)
+		GroupOutputBeginFragment(out);
+	rownum = out->next_row++;
+
+	old = MemoryContextSwitchTo(out->bufcxt);
+	for (int c = 0; c < out->ncols; c++)
+	{
+		const FragmentColumn *col = &out->cols[c];
+		int			a = col->attnum - 1;
+
+		out->isnull[c][out->nbuf] = isnull[a];
+		out->values[c][out->nbuf] = isnull[a] ? (Datum) 0 :
+			(col->typbyval ? values[a] :
+			 datumCopy(values[a], false, col->typlen));
+	}
+	MemoryContextSwitchTo(old);
+
+	if (out->indexes->count > 0)
+		GroupIndexesInsert(out->indexes, out->rel, rownum, values, isnull);
+
+	out->nbuf++;
+	out->fragment_rows++;
+	if (out->nbuf == compact_row_group_size)
+		GroupOutputFlushRowGroup(out);
+	if (out->fragment_rows >= out->rows_per_fragment)
+		GroupOutputFinishFragment(out);
+	return rownum;
+}
+
+/*
+ * Append rows given by a permutation of column arrays that outlive the
+ * output's row groups (no copies): row i of the output is row rows[i] of
+ * values/isnull (per attribute).  Filled column by column, which is kinder
+ * to the caches than row by row.  newrows[i] gets each row's row number.
+ */
+void
+GroupOutputAddGathered(GroupOutput *out, Datum **values, bool **isnull,
+				  const int64 *rows, int64 n, int64 *newrows)
+{
+	int64		done = 0;
+
+	while (done < n)
+	{
+		int64		room;
+		int			k;
+
+		if (out->writer == NULL)
+			GroupOutputBeginFragment(out);
+		room = Min(compact_row_group_size - out->nbuf,
+				   out->rows_per_fragment - out->fragment_rows);
+		k = (int) Min(room, n - done);
+		for (int c = 0; c < out->ncols; c++)
+		{
+			int			a = out->cols[c].attnum - 1;
+			Datum	   *dst = out->values[c] + out->nbuf;
+			bool	   *dstnull = out->isnull[c] + out->nbuf;
+			const Datum *src = values[a];
+			const bool *srcnull = isnull[a];
+
+			for (int j = 0; j < k; j++)
+			{
+				int64		r = rows[done + j];
+
+				dst[j] = src[r];
+				dstnull[j] = srcnull[r];
+			}
+		}
+		for (int j = 0; j < k; j++)
+		{
+			newrows[done + j] = out->next_row + j;
+			if (out->indexes->count > 0)
+			{
+				int			natts = out->natts;
+				Datum		v[MaxTupleAttributeNumber];
+				bool		nl[MaxTupleAttributeNumber];
+
+				for (int a = 0; a < natts; a++)
+				{
+					v[a] = values[a][rows[done + j]];
+					nl[a] = isnull[a][rows[done + j]];
+				}
+				GroupIndexesInsert(out->indexes, out->rel, out->next_row + j, v, nl);
+			}
+		}
+		out->next_row += k;
+		out->nbuf += k;
+		out->fragment_rows += k;
+		done += k;
+		if (out->nbuf == compact_row_group_size)
+			GroupOutputFlushRowGroup(out);
+		if (out->fragment_rows >= out->rows_per_fragment)
+			GroupOutputFinishFragment(out);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Can the output take row groups of this fragment as they are? */
+bool
+GroupOutputCanCopy(GroupOutput *out, FragmentReader *reader)
+{
+	if (FragmentReaderNumColumns(reader) != out->ncols)
+		return false;
+	for (int c = 0; c < out->ncols; c++)
+	{
+		const FragmentColumn *rc = FragmentReaderColumn(reader, c);
+		const FragmentColumn *oc = &out->cols[c];
+
+		if (rc->attnum != oc->attnum || rc->typid != oc->typid ||
+			rc->typlen != oc->typlen || rc->typbyval != oc->typbyval ||
+			rc->typalign != oc->typalign)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Append a whole row group of a source by copying its pages; values and
+ * isnull (per attribute, may be NULL without indexes) feed the index
+ * entries.  Returns the new row number of its first row.
+ */
+int64
+GroupOutputCopyRowGroup(GroupOutput *out, FragmentReader *reader, int rowgroup, int nrows,
+				   Datum **values, bool **isnull)
+{
+	int64		first;
+
+	if (out->writer == NULL)
+		GroupOutputBeginFragment(out);
+	/* rows buffered before it go first, as a row group of their own */
+	GroupOutputFlushRowGroup(out);
+	first = out->next_row;
+	Assert(FragmentWriterCanCopy(out->writer, reader));
+	FragmentWriterCopyRowGroup(out->writer, reader, rowgroup);
+	out->next_row += nrows;
+	out->fragment_rows += nrows;
+
+	if (out->indexes->count > 0)
+	{
+		int			natts = out->natts;
+		Datum	   *v = palloc(sizeof(Datum) * natts);
+		bool	   *n = palloc(sizeof(bool) * natts);
+
+		for (int r = 0; r < nrows; r++)
+		{
+			for (int a = 0; a < natts; a++)
+			{
+				v[a] = values[a][r];
+				n[a] = isnull[a][r];
+			}
+			GroupIndexesInsert(out->indexes, out->rel, first + r, v, n);
+		}
+		pfree(v);
+		pfree(n);
+	}
+	if (out->fragment_rows >= out->rows_per_fragment)
+		GroupOutputFinishFragment(out);
+	return first;
+}
+
+void
+GroupOutputInit(GroupOutput *out, Relation rel, const CompactionSettings *settings,
+		   const CompactionGroup *group, int64 first_row,
+		   const char *clustering, GroupIndexes *indexes)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int64		live = group->rows - group->deleted;
+	double		row_bytes = group->rows > 0 ? (double) group->bytes / group->rows : 1;
+	int64		per_fragment;
+
+	memset(out, 0, sizeof(GroupOutput));
+	out->rel = rel;
+	out->natts = desc->natts;
+	out->cols = CompactFragmentColumns(desc, desc->natts, true, &out->ncols);
+	out->clustering = clustering;
+	out->next_row = first_row;
+	out->indexes = indexes;
+
+	/* whole row groups per fragment, fragments of about the target size */
+	per_fragment = (int64) (settings->target_file_bytes / Max(row_bytes, 1.0));
+	per_fragment = Max(per_fragment, compact_row_group_size);
+	per_fragment = (per_fragment + compact_row_group_size - 1) /
+		compact_row_group_size * compact_row_group_size;
+	/* split evenly: no tiny last fragment */
+	if (live > per_fragment)
+	{
+		int64		nfrag = (live + per_fragment - 1) / per_fragment;
+
+		per_fragment = (live + nfrag - 1) / nfrag;
+	}
+	out->rows_per_fragment = Max(per_fragment, 1);
+
+	out->values = palloc(sizeof(Datum *) * Max(out->ncols, 1));
+	out->isnull = palloc(sizeof(bool *) * Max(out->ncols, 1));
+	for (int c = 0; c < out->ncols; c++)
+	{
+		out->values[c] = palloc(sizeof(Datum) * compact_row_group_size);
+		out->isnull[c] = palloc(sizeof(bool) * compact_row_group_size);
+	}
+	out->bufcxt = AllocSetContextCreate(CurrentMemoryContext,
+										"compact output row group",
+										ALLOCSET_DEFAULT_SIZES);
+}
+
+void
+GroupOutputFinish(GroupOutput *out)
+{
+	if (out->writer != NULL)
+		GroupOutputFinishFragment(out);
+	MemoryContextDelete(out->bufcxt);
+}
+
+
+void
+GroupSourceOpen(GroupSource *src, Relation rel, const FragmentMeta *meta)
+{
+	char	   *path = CompactFragmentPath(MyDatabaseId, rel->rd_node.relNode,
+										   meta->fragment_id, meta->file_xid);
+
+	memset(src, 0, sizeof(GroupSource));
+	src->desc = RelationGetDescr(rel);
+	src->reader = FragmentReaderOpen(path);
+	if (FragmentReaderNumRows(src->reader) != meta->row_count)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("fragment file \"%s\" holds " INT64_FORMAT " rows, the catalog says " INT64_FORMAT,
+						path, FragmentReaderNumRows(src->reader), meta->row_count)));
+	src->column_of = palloc(sizeof(int) * src->desc->natts);
+	src->values = palloc0(sizeof(Datum *) * src->desc->natts);
+	src->isnull = palloc0(sizeof(bool *) * src->desc->natts);
+	for (int a = 0; a < src->desc->natts; a++)
+		src->column_of[a] = TupleDescAttr(src->desc, a)->attisdropped ? -1 :
+			FragmentReaderFindColumn(src->reader, a + 1);
+	src->rowgroup = -1;
+	src->cxt = AllocSetContextCreate(CurrentMemoryContext, "compact source row group",
+									 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* Move to the next row group, without decoding it; false at the end. */
+bool
+GroupSourceNextRowGroup(GroupSource *src)
+{
+	if (src->rowgroup + 1 >= FragmentReaderNumRowGroups(src->reader))
+		return false;
+	src->rowgroup++;
+	src->rows = FragmentReaderRowGroupRows(src->reader, src->rowgroup);
+	src->decoded = false;
+	CHECK_FOR_INTERRUPTS();
+	return true;
+}
+
+/* Decode the current row group's columns. */
+void
+GroupSourceDecode(GroupSource *src)
+{
+	MemoryContext old;
+
+	if (src->decoded)
+		return;
+	if (src->keep)
+		src->cxt = AllocSetContextCreate(MemoryContextGetParent(src->cxt),
+										 "compact kept row group",
+										 ALLOCSET_DEFAULT_SIZES);
+	else
+		MemoryContextReset(src->cxt);
+	old = MemoryContextSwitchTo(src->cxt);
+	for (int a = 0; a < src->desc->natts; a++)
+	{
+		src->values[a] = palloc(sizeof(Datum) * src->rows);
+		src->isnull[a] = palloc(sizeof(bool) * src->rows);
+		if (src->column_of[a] >= 0)
+			FragmentReaderReadColumn(src->reader, src->rowgroup, src->column_of[a],
+									 src->values[a], src->isnull[a]);
+		else
+		{
+			Datum		v;
+			bool		n;
+
+			CompactFillMissing(src->desc, a + 1, &v, &n);
+			for (int r = 0; r < src->rows; r++)
+			{
+				src->values[a][r] = v;
+				src->isnull[a][r] = n;
+			}
+		}
+	}
+	MemoryContextSwitchTo(old);
+	src->decoded = true;
+}
+
+void
+GroupSourceClose(GroupSource *src)
+{
+	FragmentReaderClose(src->reader);
+	MemoryContextDelete(src->cxt);
+}

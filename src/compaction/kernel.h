@@ -1,0 +1,122 @@
+/*-------------------------------------------------------------------------
+ * kernel.h
+ *	  What the compaction kernels share: a group's source fragments as
+ *	  rows (GroupSource), its new fragments (GroupOutput) with the index
+ *	  entries of their rows (GroupIndexes), and the state of a running
+ *	  group (GroupRun).
+ *
+ * IDENTIFICATION
+ *	  src/compaction/kernel.h
+ *-------------------------------------------------------------------------
+ */
+#ifndef COMPACT_COMPACTION_KERNEL_H
+#define COMPACT_COMPACTION_KERNEL_H
+
+#include "access/genam.h"
+#include "nodes/execnodes.h"
+
+#include "catalog/metadata.h"
+#include "compaction/compaction.h"
+#include "format/fragment.h"
+
+/* Indexes of the table, ready for inserts of the new row numbers. */
+typedef struct GroupIndexes
+{
+	int			count;
+	Relation   *rels;
+	IndexInfo **infos;
+	ExprState **predicates;
+	EState	   *estate;
+	TupleTableSlot *slot;
+} GroupIndexes;
+
+/* New fragments being written for one group. */
+typedef struct GroupOutput
+{
+	Relation	rel;
+	int			natts;
+	int			ncols;
+	FragmentColumn *cols;
+	const char *clustering;
+	int64		next_row;		/* row number of the next row */
+	int64		rows_per_fragment;
+	GroupIndexes *indexes;
+
+	/* the fragment being written */
+	FragmentWriter *writer;
+	FragmentMeta *meta;
+	int64		fragment_rows;
+
+	/* the row group being filled: Datums per column, copies in bufcxt */
+	Datum	  **values;
+	bool	  **isnull;
+	int			nbuf;
+	MemoryContext bufcxt;
+
+	List	   *written;		/* FragmentMeta of finished fragments */
+	int64		bytes;
+} GroupOutput;
+
+/*
+ * Reads a source fragment's row groups, one at a time, as rows with the
+ * values of every attribute of the table.
+ */
+typedef struct GroupSource
+{
+	FragmentReader *reader;
+	TupleDesc	desc;
+	int		   *column_of;		/* per attribute: reader column or -1 */
+	Datum	  **values;			/* [natts][rows of the row group] */
+	bool	  **isnull;
+	int			rowgroup;
+	int			rows;
+	bool		decoded;		/* values/isnull hold the row group */
+	bool		keep;			/* keep every row group's values, not just the last */
+	MemoryContext cxt;
+} GroupSource;
+
+/* Everything one group needs while it runs. */
+typedef struct GroupRun
+{
+	Relation	rel;
+	const CompactionRequest *request;
+	CompactionGroup *group;
+	int			nsources;
+	FragmentMeta **sources;
+	DeletionVector **deleted;	/* per source, as the snapshot sees it */
+	int64	  **maps;			/* per source: new row number per row */
+	int64		copied_rows;	/* rows copied without decoding */
+	GroupOutput		out;
+} GroupRun;
+
+/* group_io.c */
+extern void GroupIndexesOpen(Relation rel, GroupIndexes *targets);
+extern void GroupIndexesClose(GroupIndexes *targets);
+extern void GroupOutputInit(GroupOutput *out, Relation rel,
+							const CompactionSettings *settings,
+							const CompactionGroup *group, int64 first_row,
+							const char *clustering, GroupIndexes *indexes);
+extern int64 GroupOutputAddRow(GroupOutput *out, Datum *values, bool *isnull);
+extern void GroupOutputAddGathered(GroupOutput *out, Datum **values,
+								   bool **isnull, const int64 *rows, int64 n,
+								   int64 *newrows);
+extern bool GroupOutputCanCopy(GroupOutput *out, FragmentReader *reader);
+extern int64 GroupOutputCopyRowGroup(GroupOutput *out, FragmentReader *reader,
+									 int rowgroup, int nrows, Datum **values,
+									 bool **isnull);
+extern void GroupOutputFlushRowGroup(GroupOutput *out);
+extern void GroupOutputFinish(GroupOutput *out);
+extern void GroupSourceOpen(GroupSource *src, Relation rel,
+							const FragmentMeta *meta);
+extern bool GroupSourceNextRowGroup(GroupSource *src);
+extern void GroupSourceDecode(GroupSource *src);
+extern void GroupSourceClose(GroupSource *src);
+
+/* kernel_merge.c */
+extern void KernelMerge(GroupRun *gs);
+
+/* kernel_sort.c */
+extern bool KernelSortInMemory(GroupRun *gs);
+extern void KernelSortTuplesort(GroupRun *gs);
+
+#endif							/* COMPACT_COMPACTION_KERNEL_H */

@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ * kernel_merge.c
+ *	  The merge kernel: rows in row order, whole row groups copied when they can be.
+ *
+ * IDENTIFICATION
+ *	  src/compaction/kernel_merge.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/index.h"
+#include "catalog/pg_opfamily.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/execnodes.h"
+#include "portability/instr_time.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
+
+#include "compact.h"
+#include "compaction/compaction.h"
+#include "compaction/kernel.h"
+#include "compaction/sortkey.h"
+#include "format/files.h"
+#include "format/rowmap.h"
+#include "tableam/tableam.h"
+
+/* any row of [from, from + n) deleted? */
+static bool
+AnyDeleted(const DeletionVector *dv, int64 from, int n)
+{
+	if (dv == NULL || dv->ndeleted == 0)
+		return false;
+	for (int64 r = from; r < from + n; r++)
+		if (DeletionVectorIsSet(dv, r))
+			return true;
+	return false;
+}
+
+/*
+ * Rows in row order: the merge strategy.  A row group without deleted
+ * rows, of at least half the row group size, in a fragment of the same
+ * columns is copied page by page without decoding (it is decoded only if
+ * the table has indexes, for their new entries); others are decoded and
+ * re-cut into full row groups.
+ */
+void
+KernelMerge(GroupRun *gs)
+{
+	int			natts = RelationGetDescr(gs->rel)->natts;
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *isnull = palloc(sizeof(bool) * natts);
+
+	for (int s = 0; s < gs->nsources; s++)
+	{
+		GroupSource src;
+		int64		offset = 0;
+		bool		copyable;
+
+		GroupSourceOpen(&src, gs->rel, gs->sources[s]);
+		copyable = GroupOutputCanCopy(&gs->out, src.reader);
+		while (GroupSourceNextRowGroup(&src))
+		{
+			if (copyable && src.rows >= compact_row_group_size / 2 &&
+				!AnyDeleted(gs->deleted[s], offset, src.rows))
+			{
+				int64		first;
+
+				if (gs->out.indexes->count > 0)
+					GroupSourceDecode(&src);
+				first = GroupOutputCopyRowGroup(&gs->out, src.reader, src.rowgroup,
+										   src.rows,
+										   src.decoded ? src.values : NULL,
+										   src.decoded ? src.isnull : NULL);
+				for (int r = 0; r < src.rows; r++)
+					gs->maps[s][offset + r] = first + r;
+				gs->copied_rows += src.rows;
+				offset += src.rows;
+				continue;
+			}
+			GroupSourceDecode(&src);
+			for (int r = 0; r < src.rows; r++, offset++)
+			{
+				if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
+					continue;
+				for (int a = 0; a < natts; a++)
+				{
+					values[a] = src.values[a][r];
+					isnull[a] = src.isnull[a][r];
+				}
+				gs->maps[s][offset] = GroupOutputAddRow(&gs->out, values, isnull);
+			}
+		}
+		GroupSourceClose(&src);
+	}
+}
