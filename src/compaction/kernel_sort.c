@@ -344,8 +344,11 @@ KernelSortInMemory(GroupRun *gs)
 			if (!NormalizableType(req->keys[k].typid))
 				return false;
 	}
+	/* column arrays, old row numbers, sort entries; gather's order and new
+	 * row numbers reuse the entries' space; the row maps are already held */
 	fixed = (Size) live * (natts * (sizeof(Datum) + sizeof(bool)) +
-						   sizeof(int64) + sizeof(SortEntry));
+						   sizeof(int64) + sizeof(SortEntry)) +
+		(Size) gs->group->rows * sizeof(int64);
 	if (live == 0 || fixed > limit)
 		return false;
 
