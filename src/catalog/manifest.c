@@ -129,6 +129,12 @@ ManifestFromTuple(HeapTuple tuple, TupleDesc desc, FragmentMeta *meta)
 	meta->cids = isnull[Anum_manifest_cids - 1] ? NULL :
 		DatumGetByteaPCopy(values[Anum_manifest_cids - 1]);
 	meta->clustering = TextDatumGetCString(values[Anum_manifest_clustering - 1]);
+	meta->compacted = strcmp(TextDatumGetCString(values[Anum_manifest_operation - 1]),
+							 "compact") == 0;
+	meta->replaced_by_compaction =
+		TransactionIdIsValid(HeapTupleHeaderGetRawXmax(tuple->t_data)) &&
+		!(tuple->t_data->t_infomask & HEAP_XMAX_INVALID) &&
+		!HEAP_XMAX_IS_LOCKED_ONLY(tuple->t_data->t_infomask);
 	meta->own = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data));
 	meta->tid = tuple->t_self;
 }

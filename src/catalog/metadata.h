@@ -33,6 +33,9 @@ typedef struct FragmentMeta
 	bytea	   *cids;			/* per-row command ids, own fragments only */
 	char	   *clustering;		/* how its rows are ordered; NULL: "none" */
 	bool		own;			/* written by the current transaction */
+	bool		compacted;		/* written by a compaction */
+	bool		replaced_by_compaction; /* deleted (maybe uncommitted): only
+										 * compactions delete single fragments */
 	ItemPointerData tid;		/* of the manifest row */
 } FragmentMeta;
 

@@ -254,6 +254,29 @@ CompactFetchRow(Relation rel, int64 rownum, Snapshot snapshot,
 
 	if (any)
 		found = CompactFragmentOfRow(rel, rownum, &meta);
+	else if (snapshot->snapshot_type == SNAPSHOT_DIRTY)
+	{
+		/*
+		 * A unique check.  A fragment that a running compaction is writing
+		 * holds copies of rows that exist in the fragments it replaces: the
+		 * copy is no new row, skip it; and a fragment that a running
+		 * compaction is replacing still holds its rows, without anybody
+		 * deleting them.  Neither is a reason to wait for the compaction,
+		 * which may itself be waiting for our row locks.
+		 */
+		SnapshotData dirty;
+
+		InitDirtySnapshot(dirty);
+		found = ManifestFindRow(rel->rd_node.relNode, rownum, &dirty, &meta);
+		if (found && TransactionIdIsValid(dirty.xmin) && meta.compacted)
+			found = false;
+		else if (found)
+		{
+			snapshot->xmin = dirty.xmin;
+			if (!meta.replaced_by_compaction)
+				snapshot->xmax = dirty.xmax;
+		}
+	}
 	else
 		found = ManifestFindRow(rel->rd_node.relNode, rownum, snapshot, &meta);
 
