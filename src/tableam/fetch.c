@@ -48,11 +48,95 @@ typedef struct FetchCache
 
 static FetchCache *Cache = NULL;
 
+/*
+ * The deletion vector of the last fragment fetched from, for the MVCC
+ * snapshot it was read with: an index scan fetches row after row of the
+ * same fragments, and reading the catalog (and merging update successors)
+ * for each was most of its time.  An MVCC snapshot sees the same deletion
+ * rows for as long as it lives, so the cache is keyed by the snapshot's
+ * contents (not its address, which may be reused).
+ */
+typedef struct DeletionCache
+{
+	MemoryContext cxt;
+	Oid			relnode;
+	int64		fragment_id;
+	TransactionId xmin;
+	TransactionId xmax;
+	CommandId	curcid;
+	uint32		xcnt;
+	int32		subxcnt;
+	bool		suboverflowed;
+	TransactionId *xip;
+	TransactionId *subxip;
+	DeletionVector *dv;
+} DeletionCache;
+
+static DeletionCache *DvCache = NULL;
+
 void
 FetchCacheReset(void)
 {
 	/* the memory goes with TopTransactionContext */
 	Cache = NULL;
+	DvCache = NULL;
+}
+
+static bool
+DeletionCacheMatches(Oid relnode, const FragmentMeta *meta, Snapshot snapshot)
+{
+	return DvCache != NULL && DvCache->relnode == relnode &&
+		DvCache->fragment_id == meta->fragment_id &&
+		DvCache->xmin == snapshot->xmin && DvCache->xmax == snapshot->xmax &&
+		DvCache->curcid == snapshot->curcid &&
+		DvCache->xcnt == snapshot->xcnt &&
+		DvCache->subxcnt == snapshot->subxcnt &&
+		DvCache->suboverflowed == snapshot->suboverflowed &&
+		memcmp(DvCache->xip, snapshot->xip,
+			   sizeof(TransactionId) * snapshot->xcnt) == 0 &&
+		memcmp(DvCache->subxip, snapshot->subxip,
+			   sizeof(TransactionId) * Max(snapshot->subxcnt, 0)) == 0;
+}
+
+/* The deletion vector of a fragment as a snapshot sees it (NULL: none). */
+static DeletionVector *
+FetchDeletions(Relation rel, const FragmentMeta *meta, Snapshot snapshot)
+{
+	Oid			relnode = rel->rd_node.relNode;
+	MemoryContext cxt;
+	MemoryContext old;
+	DeletionCache *dc;
+
+	if (snapshot->snapshot_type != SNAPSHOT_MVCC || meta->own)
+		return DeletionLoad(relnode, meta, snapshot);
+	if (DeletionCacheMatches(relnode, meta, snapshot))
+		return DvCache->dv;
+
+	if (DvCache)
+		MemoryContextDelete(DvCache->cxt);
+	DvCache = NULL;
+	cxt = AllocSetContextCreate(TopTransactionContext, "compact fetch deletions",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	dc = palloc0(sizeof(DeletionCache));
+	dc->cxt = cxt;
+	dc->relnode = relnode;
+	dc->fragment_id = meta->fragment_id;
+	dc->xmin = snapshot->xmin;
+	dc->xmax = snapshot->xmax;
+	dc->curcid = snapshot->curcid;
+	dc->xcnt = snapshot->xcnt;
+	dc->subxcnt = snapshot->subxcnt;
+	dc->suboverflowed = snapshot->suboverflowed;
+	dc->xip = palloc(sizeof(TransactionId) * Max(snapshot->xcnt, 1));
+	memcpy(dc->xip, snapshot->xip, sizeof(TransactionId) * snapshot->xcnt);
+	dc->subxip = palloc(sizeof(TransactionId) * Max(snapshot->subxcnt, 1));
+	if (snapshot->subxcnt > 0)
+		memcpy(dc->subxip, snapshot->subxip, sizeof(TransactionId) * snapshot->subxcnt);
+	dc->dv = DeletionLoad(relnode, meta, snapshot);
+	MemoryContextSwitchTo(old);
+	DvCache = dc;
+	return dc->dv;
 }
 
 static void
@@ -312,7 +396,7 @@ CompactFetchRow(Relation rel, int64 rownum, Snapshot snapshot,
 		return false;
 	if (!any)
 	{
-		DeletionVector *dv = DeletionLoad(rel->rd_node.relNode, &meta, snapshot);
+		DeletionVector *dv = FetchDeletions(rel, &meta, snapshot);
 
 		if (dv && DeletionVectorIsSet(dv, offset))
 			return false;
