@@ -201,3 +201,82 @@ CREATE FUNCTION compact.execute(
 RETURNS record
 AS 'MODULE_PATHNAME', 'compact_execute'
 LANGUAGE C VOLATILE;
+
+-- Compaction jobs.  Queued and running jobs live in shared memory; a job's
+-- row here is written when an automatic job starts ("running": a crash
+-- leaves a trace that the next scan turns into "failed") and when any job
+-- finishes.  Rows older than compact.job_history_retention are deleted.
+CREATE SEQUENCE compact.job_id_seq;
+CREATE TABLE compact.job_history (
+	job_id bigint PRIMARY KEY,
+	relid oid NOT NULL,
+	trigger text NOT NULL,
+	strategy text NOT NULL,
+	compaction_status text NOT NULL,
+	phase text,
+	fragments_in integer NOT NULL,
+	fragments_out integer NOT NULL,
+	bytes_before bigint NOT NULL,
+	bytes_after bigint NOT NULL,
+	rows_rewritten bigint NOT NULL,
+	deleted_rows_removed bigint NOT NULL,
+	bytes_total bigint,
+	bytes_done bigint,
+	attempt integer NOT NULL,
+	queued_at timestamptz,
+	started_at timestamptz,
+	finished_at timestamptz,
+	error text
+);
+REVOKE ALL ON compact.job_history, compact.job_id_seq FROM PUBLIC;
+
+CREATE FUNCTION compact.jobs(
+	OUT job_id bigint,
+	OUT database name,
+	OUT "table" regclass,
+	OUT trigger text,
+	OUT strategy text,
+	OUT compaction_status text,
+	OUT phase text,
+	OUT fragments_in integer,
+	OUT fragments_out integer,
+	OUT bytes_before bigint,
+	OUT bytes_after bigint,
+	OUT rows_rewritten bigint,
+	OUT deleted_rows_removed bigint,
+	OUT progress double precision,
+	OUT queued_at timestamptz,
+	OUT started_at timestamptz,
+	OUT finished_at timestamptz,
+	OUT error text,
+	OUT pid integer,
+	OUT attempt integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'compact_jobs'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW compact.compaction_jobs AS
+SELECT job_id, database, "table", trigger, strategy, compaction_status, phase,
+	   fragments_in, fragments_out, bytes_before, bytes_after, rows_rewritten,
+	   deleted_rows_removed, round(progress::numeric, 4) AS progress,
+	   queued_at, started_at, finished_at, error, pid, attempt
+  FROM compact.jobs();
+GRANT SELECT ON compact.compaction_jobs TO PUBLIC;
+
+CREATE FUNCTION compact.cancel_job(job_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'compact_cancel_job'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION compact.run_job(
+	job_id bigint,
+	OUT fragments_before bigint,
+	OUT fragments_after bigint,
+	OUT rows_rewritten bigint,
+	OUT deleted_rows_removed bigint,
+	OUT bytes_before bigint,
+	OUT bytes_after bigint,
+	OUT duration_ms double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'compact_run_job'
+LANGUAGE C STRICT VOLATILE;

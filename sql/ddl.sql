@@ -147,3 +147,24 @@ SELECT relfilenode AS dropped FROM pg_class WHERE relname = 'dropme' \gset
 DROP TABLE dropme;
 SELECT count(*) FROM compact.manifest WHERE relfilenode = :dropped;
 
+
+-- ALTER TABLE rewrites read the old rows with the old row type
+CREATE TABLE rw (id int, z text) USING compact;
+CREATE TABLE rwh (id int, z text);
+INSERT INTO rw VALUES (1, NULL), (2, 'two');
+INSERT INTO rwh VALUES (1, NULL), (2, 'two');
+ALTER TABLE rw ADD COLUMN g int GENERATED ALWAYS AS (id * 10) STORED;
+ALTER TABLE rwh ADD COLUMN g int GENERATED ALWAYS AS (id * 10) STORED;
+ALTER TABLE rw ADD COLUMN r float8 DEFAULT random();
+ALTER TABLE rwh ADD COLUMN r float8 DEFAULT random();
+SELECT id, z, z IS NULL AS z_null, g, r IS NOT NULL AS has_r FROM rw ORDER BY id;
+SELECT count(*) FROM ((SELECT id, z, g FROM rw EXCEPT ALL SELECT id, z, g FROM rwh)
+	UNION ALL (SELECT id, z, g FROM rwh EXCEPT ALL SELECT id, z, g FROM rw)) d;
+DROP TABLE rw, rwh;
+-- ALTER TYPE keeps the values of columns added with a default
+CREATE TABLE rt (id int) USING compact;
+INSERT INTO rt VALUES (1), (2);
+ALTER TABLE rt ADD COLUMN c int DEFAULT 7;
+ALTER TABLE rt ALTER COLUMN id TYPE bigint;
+SELECT id, c FROM rt ORDER BY id;
+DROP TABLE rt;

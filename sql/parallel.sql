@@ -35,3 +35,16 @@ INSERT INTO par SELECT g, 'own' FROM generate_series(100001, 100100) g;
 DELETE FROM par WHERE id <= 50;
 SELECT count(*), sum(id), count(*) FILTER (WHERE v = 'own') FROM par;
 ROLLBACK;
+
+-- the transaction's own changes are not visible to workers: no parallel
+-- plan then, even without the leader's participation
+SET parallel_leader_participation = off;
+BEGIN;
+INSERT INTO par VALUES (0, 'own');
+EXPLAIN (COSTS OFF) SELECT count(*) FROM par;
+SELECT count(*) FROM par;
+SET LOCAL compact.enable_custom_scan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM par;
+SELECT count(*) FROM par;
+ROLLBACK;
+RESET parallel_leader_participation;

@@ -175,4 +175,11 @@ SET compact.enable_custom_scan = off;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM sc;
 RESET compact.enable_custom_scan;
 
+-- quals the pruning does not understand (CASE, functions of columns) are
+-- evaluated, never bound
+SELECT same_rows('SELECT * FROM TBL WHERE CASE WHEN id = 4321 THEN true ELSE false END') AS rows,
+	   counters('SELECT * FROM sc WHERE CASE WHEN id = 4321 THEN true ELSE false END');
+SELECT same_rows('SELECT * FROM TBL WHERE CASE id WHEN 4321 THEN true WHEN 17 THEN true ELSE false END') AS rows;
+SELECT same_rows('SELECT * FROM TBL WHERE id < 100 AND CASE WHEN name IS NULL THEN 0 ELSE length(name) END > 0') AS rows;
+
 DROP TABLE sc, sc_heap, empty_sc, pts, pts_heap;

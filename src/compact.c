@@ -20,6 +20,7 @@
 #include "utils/guc.h"
 
 #include "compact.h"
+#include "worker/jobqueue.h"
 
 PG_MODULE_MAGIC;
 
@@ -69,10 +70,12 @@ _PG_init(void)
 							PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
-	MarkGUCPrefixReserved("compact");
-
 	CompactWriteStateInit();
 	CompactDdlInit();
 	CompactUtilityInit();
 	CompactCustomScanInit();
+	CompactLauncherRegister();
+
+	/* after every compact.* setting is defined */
+	MarkGUCPrefixReserved("compact");
 }

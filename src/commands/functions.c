@@ -21,6 +21,9 @@
 #include "commands/vacuum.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/syscache.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
@@ -28,11 +31,14 @@
 
 #include "commands/statement.h"
 #include "compaction/compaction.h"
+#include "worker/jobqueue.h"
 
 PG_FUNCTION_INFO_V1(compact_table);
 PG_FUNCTION_INFO_V1(compact_vacuum_table);
 PG_FUNCTION_INFO_V1(compact_optimize_table);
 PG_FUNCTION_INFO_V1(compact_execute);
+PG_FUNCTION_INFO_V1(compact_cancel_job);
+PG_FUNCTION_INFO_V1(compact_run_job);
 
 static char *
 TextArg(FunctionCallInfo fcinfo, int n)
@@ -123,7 +129,7 @@ RunOnTargets(Oid relid, const char *order_by, const char *z_order_by,
 		request.dry_run = dry_run;
 		request.verbose = verbose;
 		request.deleted_only = deleted_only;
-		CompactionRun(&request, &result);
+		JobRunManual(&request, &result);
 		StatementAddResult(total, &result);
 		if (dry_run)
 			continue;
@@ -230,4 +236,115 @@ compact_execute(PG_FUNCTION_ARGS)
 		SPI_finish();
 	}
 	return ResultDatum(fcinfo, &total, parsed.command);
+}
+
+static void
+CheckJobOwner(Oid relid, int64 job_id, const char *action)
+{
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s compaction job " INT64_FORMAT, action, job_id),
+				 errhint("Only the owner of the job's table, or a superuser, may %s it.", action)));
+}
+
+/*
+ * compact.cancel_job(job_id): cancel a queued or running job of this
+ * database.  True if the job was cancelled (a running one stops at its next
+ * interrupt check and keeps the groups it committed).
+ */
+Datum
+compact_cancel_job(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	int			slot = CompactJobs ? JobFind(MyDatabaseId, job_id) : -1;
+	CompactJob	job;
+	JobStatus	status;
+
+	if (slot < 0)
+	{
+		if (OidIsValid(HistoryRelid(job_id)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("compaction job " INT64_FORMAT " has finished", job_id),
+					 errhint("Only queued and running jobs can be cancelled.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("compaction job " INT64_FORMAT " does not exist", job_id),
+				 errhint("See compact.compaction_jobs for the jobs of this database.")));
+	}
+	LWLockAcquire(CompactJobs->lock, LW_SHARED);
+	job = CompactJobs->jobs[slot];
+	LWLockRelease(CompactJobs->lock);
+	CheckJobOwner(job.relid, job_id, "cancel");
+
+	status = JobCancel(slot, job_id);
+	if (status == JOB_QUEUED || status == JOB_STARTING)
+		HistoryWrite(slot);
+	else if (status != JOB_RUNNING)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("compaction job " INT64_FORMAT " has finished", job_id),
+				 errhint("Only queued and running jobs can be cancelled.")));
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * compact.run_job(job_id): run a queued job now, in this session (and
+ * transaction); a finished one is run again as a new manual job.  Returns
+ * the same row as compact.compact_table.
+ */
+Datum
+compact_run_job(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	int			slot = CompactJobs ? JobFind(MyDatabaseId, job_id) : -1;
+	Oid			relid;
+	CompactionRequest request;
+	CompactionResult result;
+	Relation	rel;
+	JobStatus	status = JOB_FREE;
+
+	if (slot >= 0)
+	{
+		LWLockAcquire(CompactJobs->lock, LW_SHARED);
+		relid = CompactJobs->jobs[slot].relid;
+		status = CompactJobs->jobs[slot].status;
+		LWLockRelease(CompactJobs->lock);
+	}
+	else
+		relid = HistoryRelid(job_id);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("compaction job " INT64_FORMAT " does not exist", job_id),
+				 errhint("See compact.compaction_jobs for the jobs of this database.")));
+	if (status == JOB_STARTING || status == JOB_RUNNING)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("compaction job " INT64_FORMAT " is running already", job_id),
+				 errhint("Wait for it, or cancel it with compact.cancel_job().")));
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the table of compaction job " INT64_FORMAT " does not exist any more", job_id),
+				 errhint("The table was dropped after the job ran.")));
+	CheckJobOwner(relid, job_id, "run");
+
+	if (status == JOB_QUEUED && JobClaimQueued(slot, job_id))
+	{
+		/* the queued job itself, as a worker would run it */
+		rel = CompactionOpenTable(relid, false);
+		TriggerRequest(&request, rel);
+		relation_close(rel, NoLock);
+		request.own_transactions = false;
+		JobRunInSlot(slot, &request, &result);
+	}
+	else
+	{
+		/* a finished job: compact its table now, as compact_table() does */
+		StatementBuildRequest(&request, relid, NULL, NULL, NULL, NULL);
+		JobRunManual(&request, &result);
+	}
+	return ResultDatum(fcinfo, &result, NULL);
 }

@@ -52,6 +52,7 @@
 #include "commands/statement.h"
 #include "compact.h"
 #include "compaction/compaction.h"
+#include "worker/jobqueue.h"
 #include "format/files.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -308,7 +309,7 @@ VacuumCompact(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			request.dry_run = opts.dry_run;
 			request.verbose = opts.verbose;
 			request.own_transactions = true;
-			CompactionRun(&request, &result);
+			JobRunManual(&request, &result);
 			PopActiveSnapshot();
 			StatementAddResult(&total, &result);
 		}
@@ -412,7 +413,7 @@ VacuumRewriteDeleted(VacuumStmt *stmt, bool isTopLevel)
 		request.deleted_only = true;
 		request.verbose = verbose;
 		request.own_transactions = true;
-		CompactionRun(&request, &result);
+		JobRunManual(&request, &result);
 		PopActiveSnapshot();
 	}
 }

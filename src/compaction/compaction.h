@@ -70,6 +70,10 @@ typedef struct CompactionRequest
 	bool		deleted_only;	/* only fragments over the deleted ratio */
 	bool		recompute_statistics;
 	int			min_tier_fragments; /* merge a size tier from this many */
+	int64		merge_small_bytes;	/* tiers: merge every small fragment once
+									 * they hold this many bytes (0: never) */
+	bool		include_own;	/* plan the current transaction's fragments
+								 * too (commit-time trigger check only) */
 	bool		own_transactions;	/* commit after each group */
 	const char *trigger;		/* "manual" or "auto" */
 } CompactionRequest;
@@ -104,8 +108,29 @@ typedef struct CompactionResult
 	int64		bytes_before;
 	int64		bytes_after;
 	int64		groups;
+	int64		fragments_read; /* source fragments rewritten */
+	int64		fragments_written;	/* new fragments */
 	double		duration_ms;
 } CompactionResult;
+
+/*
+ * Progress of the compaction running in this backend, for the jobs view:
+ * the executor updates it and calls compaction_progress_hook (if set) at
+ * each change of phase and after each row group read.
+ */
+typedef struct CompactionProgress
+{
+	const char *phase;			/* "planning", "rewriting", "committing" */
+	const char *strategy;		/* "merge" or the clustering */
+	int			groups_total;
+	int			groups_done;
+	int64		bytes_total;	/* bytes of the source fragments */
+	int64		bytes_done;
+	const CompactionResult *result; /* totals of the groups committed so far */
+} CompactionProgress;
+
+typedef void (*compaction_progress_hook_type) (const CompactionProgress *progress);
+extern PGDLLIMPORT compaction_progress_hook_type compaction_progress_hook;
 
 /* request.c */
 extern void CompactionRequestInit(CompactionRequest *request, Oid relid);
@@ -135,5 +160,6 @@ extern void CompactionPlanReport(const CompactionPlan *plan,
 /* executor.c */
 extern void CompactionRun(const CompactionRequest *request,
 						  CompactionResult *result);
+extern void CompactionNoteIO(int64 read_bytes, int64 written_bytes);
 
 #endif							/* COMPACT_COMPACTION_COMPACTION_H */

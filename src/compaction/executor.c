@@ -47,6 +47,7 @@
 #include "catalog/index.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
+#include "commands/vacuum.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
@@ -68,6 +69,47 @@
 #include "format/files.h"
 #include "format/rowmap.h"
 #include "tableam/tableam.h"
+
+compaction_progress_hook_type compaction_progress_hook = NULL;
+
+/* the compaction running in this backend */
+static CompactionProgress Progress;
+/* bytes not yet charged to the cost balance (less than a page) */
+static int64 UnchargedRead = 0;
+static int64 UnchargedWritten = 0;
+
+static void
+ReportPhase(const char *phase)
+{
+	Progress.phase = phase;
+	if (compaction_progress_hook)
+		compaction_progress_hook(&Progress);
+}
+
+/*
+ * Account for bytes read from source fragments and written to new ones:
+ * progress for the jobs view, and, when cost-based delay is active (the
+ * background workers turn it on), the same page costs and sleeps as
+ * VACUUM's, so background compaction does not starve foreground queries.
+ * Also the kernels' interrupt check.
+ */
+void
+CompactionNoteIO(int64 read_bytes, int64 written_bytes)
+{
+	Progress.bytes_done += read_bytes;
+	if (VacuumCostActive)
+	{
+		UnchargedRead += read_bytes;
+		UnchargedWritten += written_bytes;
+		VacuumCostBalance += (UnchargedRead / BLCKSZ) * VacuumCostPageMiss +
+			(UnchargedWritten / BLCKSZ) * VacuumCostPageDirty;
+		UnchargedRead %= BLCKSZ;
+		UnchargedWritten %= BLCKSZ;
+	}
+	vacuum_delay_point();		/* includes CHECK_FOR_INTERRUPTS() */
+	if (read_bytes > 0 && compaction_progress_hook)
+		compaction_progress_hook(&Progress);
+}
 
 /* The output fragment holding a new row number. */
 static FragmentMeta *
@@ -250,6 +292,7 @@ RunGroup(Relation rel, const CompactionRequest *request,
 		pfree(path);
 	}
 	CommandCounterIncrement();
+	ReportPhase("committing");
 	carried = CarryDeletions(&gs);
 	CommandCounterIncrement();
 	UnregisterSnapshot(snapshot);
@@ -259,6 +302,8 @@ RunGroup(Relation rel, const CompactionRequest *request,
 	result->deleted_rows_removed += group->deleted;
 	result->bytes_after += gs.out.bytes - group->bytes;
 	result->fragments_after += list_length(gs.out.written) - gs.nsources;
+	result->fragments_read += gs.nsources;
+	result->fragments_written += list_length(gs.out.written);
 
 	ereport(request->verbose ? INFO : DEBUG1,
 			(errmsg("compacted %d fragments of \"%s\" (" INT64_FORMAT " rows, " INT64_FORMAT " bytes) into %d (" INT64_FORMAT " rows, " INT64_FORMAT " bytes)",
@@ -303,6 +348,10 @@ CompactionRun(const CompactionRequest *request, CompactionResult *result)
 
 	INSTR_TIME_SET_CURRENT(start);
 	memset(result, 0, sizeof(CompactionResult));
+	memset(&Progress, 0, sizeof(Progress));
+	Progress.result = result;
+	Progress.strategy = request->clustering ? request->clustering : "merge";
+	ReportPhase("planning");
 
 	/* survives the per-group transactions */
 	jobcxt = AllocSetContextCreate(PortalContext ? PortalContext : TopMemoryContext,
@@ -325,6 +374,8 @@ CompactionRun(const CompactionRequest *request, CompactionResult *result)
 	CompactionPlanReport(plan, request,
 						 request->dry_run ? INFO : (request->verbose ? INFO : DEBUG1));
 	ngroups = list_length(plan->groups);
+	Progress.groups_total = ngroups;
+	Progress.bytes_total = plan->read_bytes;
 
 	if (request->dry_run || ngroups == 0)
 	{
@@ -354,6 +405,7 @@ CompactionRun(const CompactionRequest *request, CompactionResult *result)
 										 ALLOCSET_DEFAULT_SIZES);
 		MemoryContextSwitchTo(groupcxt);
 		rel = table_open(request->relid, ShareUpdateExclusiveLock);
+		ReportPhase("rewriting");
 		RunGroup(rel, request, &settings, group, result);
 		table_close(rel, NoLock);
 		if (compact_debug_crash_after_groups > 0 &&
@@ -363,6 +415,7 @@ CompactionRun(const CompactionRequest *request, CompactionResult *result)
 		MemoryContextSwitchTo(jobcxt);
 		MemoryContextDelete(groupcxt);
 		done++;
+		Progress.groups_done = done;
 	}
 	if (request->own_transactions)
 	{
@@ -378,5 +431,6 @@ finish:
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	result->duration_ms = INSTR_TIME_GET_MILLISEC(duration);
+	ReportPhase("finished");
 	MemoryContextDelete(jobcxt);
 }

@@ -126,6 +126,7 @@ GroupOutputFlushRowGroup(GroupOutput *out)
 	if (out->nbuf == 0)
 		return;
 	FragmentWriterAddRowGroup(out->writer, out->nbuf, out->values, out->isnull);
+	CompactionNoteIO(0, (int64) (out->row_bytes * out->nbuf));
 	out->nbuf = 0;
 	MemoryContextReset(out->bufcxt);
 }
@@ -312,6 +313,7 @@ GroupOutputCopyRowGroup(GroupOutput *out, FragmentReader *reader, int rowgroup, 
 	first = out->next_row;
 	Assert(FragmentWriterCanCopy(out->writer, reader));
 	FragmentWriterCopyRowGroup(out->writer, reader, rowgroup);
+	CompactionNoteIO(0, (int64) (out->row_bytes * nrows));
 	out->next_row += nrows;
 	out->fragment_rows += nrows;
 
@@ -355,6 +357,7 @@ GroupOutputInit(GroupOutput *out, Relation rel, const CompactionSettings *settin
 	out->clustering = clustering;
 	out->next_row = first_row;
 	out->indexes = indexes;
+	out->row_bytes = row_bytes;
 
 	/* whole row groups per fragment, fragments of about the target size */
 	per_fragment = (int64) (settings->target_file_bytes / Max(row_bytes, 1.0));
@@ -412,6 +415,7 @@ GroupSourceOpen(GroupSource *src, Relation rel, const FragmentMeta *meta)
 		src->column_of[a] = TupleDescAttr(src->desc, a)->attisdropped ? -1 :
 			FragmentReaderFindColumn(src->reader, a + 1);
 	src->rowgroup = -1;
+	src->rowgroup_bytes = meta->bytes / Max(FragmentReaderNumRowGroups(src->reader), 1);
 	src->cxt = AllocSetContextCreate(CurrentMemoryContext, "compact source row group",
 									 ALLOCSET_DEFAULT_SIZES);
 }
@@ -425,7 +429,7 @@ GroupSourceNextRowGroup(GroupSource *src)
 	src->rowgroup++;
 	src->rows = FragmentReaderRowGroupRows(src->reader, src->rowgroup);
 	src->decoded = false;
-	CHECK_FOR_INTERRUPTS();
+	CompactionNoteIO(src->rowgroup_bytes, 0);
 	return true;
 }
 

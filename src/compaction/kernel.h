@@ -55,6 +55,7 @@ typedef struct GroupOutput
 
 	List	   *written;		/* FragmentMeta of finished fragments */
 	int64		bytes;
+	double		row_bytes;		/* sources' bytes per row, for the I/O cost */
 } GroupOutput;
 
 /*
@@ -72,6 +73,7 @@ typedef struct GroupSource
 	int			rows;
 	bool		decoded;		/* values/isnull hold the row group */
 	bool		keep;			/* keep every row group's values, not just the last */
+	int64		rowgroup_bytes; /* average bytes of a row group */
 	MemoryContext cxt;
 } GroupSource;
 

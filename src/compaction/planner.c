@@ -22,7 +22,8 @@
  *	   are within a factor of 4 of its smallest) and merges a tier once it
  *	   holds min_tier_fragments of them.  A row is then rewritten about once
  *	   per tier on its way to the minimum size, a logarithmic number of
- *	   times, never once per trigger;
+ *	   times, never once per trigger; and once the small fragments add up
+ *	   to merge_small_bytes (compact_threshold_mb), all of them merge;
  *	 - a large fragment over the deleted ratio is rewritten on its own.
  *
  * A lone small fragment is left alone, so compacting twice in a row finds
@@ -113,6 +114,16 @@ PackGroups(CompactionPlan *plan, Candidate **cands, int n, int64 target,
 	}
 }
 
+static int64
+SmallLiveBytes(Candidate **small, int n)
+{
+	int64		total = 0;
+
+	for (int i = 0; i < n; i++)
+		total += small[i]->live_bytes;
+	return total;
+}
+
 CompactionPlan *
 CompactionPlanBuild(Relation rel, const CompactionRequest *request,
 					Snapshot snapshot)
@@ -144,7 +155,7 @@ CompactionPlanBuild(Relation rel, const CompactionRequest *request,
 		FragmentMeta *meta = lfirst(lc);
 		Candidate  *c = &all[nall];
 
-		if (meta->own)
+		if (meta->own && !request->include_own)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot compact table \"%s\" because the current transaction has written to it",
@@ -225,6 +236,13 @@ CompactionPlanBuild(Relation rel, const CompactionRequest *request,
 			if (nsmall >= 2 || (nsmall == 1 && small[0]->deleted > 0))
 				PackGroups(plan, small, nsmall, settings.target_file_bytes,
 						   "small", 0);
+		}
+		else if (request->merge_small_bytes > 0 &&
+				 SmallLiveBytes(small, nsmall) >= request->merge_small_bytes)
+		{
+			/* enough small bytes in all: merge them, whatever their tiers */
+			PackGroups(plan, small, nsmall, settings.target_file_bytes,
+					   "small", 0);
 		}
 		else
 		{

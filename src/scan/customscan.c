@@ -239,16 +239,32 @@ compact_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	QualCost	qpqual_cost;
 	int			natts;
 	ParamPathInfo *param_info;
+	bool		own_changes;
 
 	if (prev_set_rel_pathlist_hook)
 		prev_set_rel_pathlist_hook(root, rel, rti, rte);
 
-	if (!compact_enable_custom_scan || rte->rtekind != RTE_RELATION ||
-		rte->relkind != RELKIND_RELATION || rte->tablesample != NULL ||
-		rte->inh || !OidIsValid(CompactAmOid()))
+	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION ||
+		!OidIsValid(CompactAmOid()))
 		return;
 	relation = table_open(rte->relid, NoLock);
 	if (relation->rd_rel->relam != CompactAmOid())
+	{
+		table_close(relation, NoLock);
+		return;
+	}
+
+	/*
+	 * Rows this transaction buffered or deleted live in its own memory,
+	 * which parallel workers cannot see: no parallel scan of the table then
+	 * (this removes the Parallel Seq Scan paths too).
+	 */
+	own_changes = WriteStateHasDeletes(relation->rd_node) ||
+		WriteStateBufferedRows(relation->rd_node) > 0;
+	if (own_changes)
+		rel->partial_pathlist = NIL;
+
+	if (!compact_enable_custom_scan || rte->tablesample != NULL || rte->inh)
 	{
 		table_close(relation, NoLock);
 		return;
@@ -281,7 +297,7 @@ compact_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 
 		if (parallel)
 		{
-			if (!rel->consider_parallel || rel->lateral_relids != NULL)
+			if (!rel->consider_parallel || rel->lateral_relids != NULL || own_changes)
 				break;
 			workers = compute_parallel_worker(rel, rel->pages, -1,
 											  max_parallel_workers_per_gather);
@@ -376,7 +392,15 @@ BindMutator(Node *node, CompactScanState *state)
 								  isnull ? (Datum) 0 : datumCopy(value, typbyval, typlen),
 								  isnull, typbyval);
 	}
-	return expression_tree_mutator(node, BindMutator, state);
+	/*
+	 * Descend only through the shapes pruning understands; anything else
+	 * that has Vars (CASE, function calls over columns, ...) stays as it is
+	 * and simply proves nothing.
+	 */
+	if (IsA(node, BoolExpr) || IsA(node, OpExpr) || IsA(node, ScalarArrayOpExpr) ||
+		IsA(node, NullTest) || IsA(node, RelabelType) || IsA(node, List))
+		return expression_tree_mutator(node, BindMutator, state);
+	return copyObject(node);
 }
 
 static void

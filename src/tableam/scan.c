@@ -28,6 +28,7 @@
 #include "common/pg_prng.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
 #include "port/atomics.h"
 #include "storage/procarray.h"
 #include "utils/memutils.h"
@@ -234,6 +235,17 @@ compact_scan_begin(Relation rel, Snapshot snapshot, int nkeys, ScanKey key,
 		scan->parallel = true;
 		if (shared->leader_only)
 		{
+			/*
+			 * Only the leader sees this transaction's own changes (a plan
+			 * made before them; the planner avoids parallel scans then).
+			 * Without the leader, nobody would read the table: refuse.
+			 */
+			if (IsParallelWorker() && !parallel_leader_participation)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot scan compact table \"%s\" in parallel workers after the transaction changed it",
+								RelationGetRelationName(rel)),
+						 errhint("Set parallel_leader_participation = on, or max_parallel_workers_per_gather = 0, for this query.")));
 			if (IsParallelWorker())
 				scan->nsources = 0;
 			scan->parallel = false;
@@ -584,7 +596,17 @@ compact_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 	CompactScanDesc scan = (CompactScanDesc) sscan;
 	Relation	rel = sscan->rs_rd;
 	Snapshot	snapshot = sscan->rs_snapshot;
-	int			natts = scan->desc->natts;
+	int			natts;
+
+	/*
+	 * ALTER TABLE's rewrite reads the old rows with the old row type, which
+	 * has fewer columns than the relation now (ADD COLUMN) and the old
+	 * missing values (ALTER TYPE): decode and fill as the slot expects.
+	 */
+	if (scan->loaded < 0 && slot->tts_tupleDescriptor != scan->desc &&
+		slot->tts_tupleDescriptor->natts <= scan->desc->natts)
+		scan->desc = slot->tts_tupleDescriptor;
+	natts = scan->desc->natts;
 
 	ExecClearTuple(slot);
 	while (ScanStep(scan, direction))

@@ -104,6 +104,13 @@ extern int64 MetapageNextFragmentId(Relation rel);
 extern int64 MetapageNextRow(Relation rel);
 
 /* write_state.c */
+/*
+ * Called at pre-commit for each table whose rows the transaction wrote or
+ * deleted, after they are in the catalog (the automatic compaction trigger).
+ */
+typedef void (*compact_commit_hook_type) (Relation rel);
+extern PGDLLIMPORT compact_commit_hook_type compact_commit_hook;
+
 extern void CompactWriteRow(Relation rel, TupleTableSlot *slot, CommandId cid);
 extern List *WriteStateSegments(RelFileNode node);
 extern void WriteSegmentUnpin(WriteSegment *seg);

@@ -62,6 +62,7 @@ typedef struct RelWriteState
 	List	   *segments;		/* WriteSegment *, oldest first */
 	int64		ndeletes;		/* pending deletes of this storage */
 	bool		frozen;			/* full rewrite: fragments visible to all */
+	bool		flushed;		/* a fragment was written */
 } RelWriteState;
 
 typedef struct PendingDeleteKey
@@ -105,6 +106,8 @@ static bool HoldsReservations = false;
 static ReservationTable *Reservations = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+compact_commit_hook_type compact_commit_hook = NULL;
 
 static void FlushSegment(Relation rel, RelWriteState *rs, WriteSegment *seg);
 static void DetachSegment(RelWriteState *rs, WriteSegment *seg);
@@ -541,6 +544,7 @@ FlushSegment(Relation rel, RelWriteState *rs, WriteSegment *seg)
 
 	MetapageReleaseRows(rel, seg->first_row + seg->nrows,
 						seg->first_row + seg->reserved);
+	rs->flushed = true;
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(flushcxt);
 
@@ -837,6 +841,7 @@ WriteStateFlushAll(void)
 	HASH_SEQ_STATUS status;
 	RelWriteState *rs;
 	List	   *withdeletes = NIL;
+	List	   *changed = NIL;
 	ListCell   *lc;
 
 	if (RelStates == NULL)
@@ -848,13 +853,14 @@ WriteStateFlushAll(void)
 		Oid			relid;
 		Relation	rel;
 
-		if (rs->segments == NIL && rs->ndeletes == 0)
+		if (rs->segments == NIL && rs->ndeletes == 0 && !rs->flushed)
 			continue;
 		relid = RelidByRelfilenode(rs->node.spcNode == MyDatabaseTableSpace ?
 								   InvalidOid : rs->node.spcNode,
 								   rs->node.relNode);
 		if (!OidIsValid(relid))
 			continue;
+		changed = lappend_oid(changed, relid);
 		rel = table_open(relid, RowExclusiveLock);
 		while (rs->segments != NIL)
 			FlushSegment(rel, rs, linitial(rs->segments));
@@ -865,6 +871,18 @@ WriteStateFlushAll(void)
 
 	foreach(lc, withdeletes)
 		FlushDeletes(lfirst(lc));
+
+	if (compact_commit_hook && changed != NIL)
+	{
+		CommandCounterIncrement();
+		foreach(lc, changed)
+		{
+			Relation	rel = table_open(lfirst_oid(lc), RowExclusiveLock);
+
+			compact_commit_hook(rel);
+			table_close(rel, NoLock);
+		}
+	}
 }
 
 static void

@@ -10,6 +10,7 @@ use Test::More;
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'compact'");
+$node->append_conf('postgresql.conf', "compact.auto_compact = off");
 $node->start;
 
 $node->safe_psql('postgres', q{

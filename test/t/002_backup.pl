@@ -11,6 +11,7 @@ use Test::More;
 my $node = PostgreSQL::Test::Cluster->new('primary');
 $node->init(allows_streaming => 1, extra => ['--data-checksums']);
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'compact'");
+$node->append_conf('postgresql.conf', "compact.auto_compact = off");
 $node->start;
 
 $node->safe_psql('postgres', q{

@@ -11,6 +11,7 @@ use Test::More;
 my $node = PostgreSQL::Test::Cluster->new('compaction');
 $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'compact'");
+$node->append_conf('postgresql.conf', "compact.auto_compact = off");
 $node->append_conf('postgresql.conf', "restart_after_crash = on");
 # no autovacuum: its ANALYZE snapshots would hold back what VACUUM may remove
 $node->append_conf('postgresql.conf', "autovacuum = off");
