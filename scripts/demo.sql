@@ -16,7 +16,9 @@ CREATE TABLE events (
 	amount   float8,
 	category text,
 	payload  text
-) USING compact;
+) USING compact
+  -- background compaction is section 10; here every compaction is yours
+  WITH (auto_compact = false);
 
 CREATE TABLE events_heap (
 	id       bigint,
@@ -176,7 +178,33 @@ RESET enable_seqscan;
 RESET enable_bitmapscan;
 
 \echo
-\echo '==== 10. Final check: the compact table and the heap twin hold the same rows'
+\echo '==== 10. Automatic compaction: four small inserts cross the threshold, a background worker compacts'
+CREATE TABLE readings (sensor int, ts timestamptz, value float8) USING compact
+  WITH (compact_threshold_files = 4);
+INSERT INTO readings SELECT g % 10, '2026-01-01'::timestamptz + g * interval '1 s', g FROM generate_series(1, 1000) g;
+INSERT INTO readings SELECT g % 10, '2026-01-01'::timestamptz + g * interval '1 s', g FROM generate_series(1001, 2000) g;
+INSERT INTO readings SELECT g % 10, '2026-01-01'::timestamptz + g * interval '1 s', g FROM generate_series(2001, 3000) g;
+INSERT INTO readings SELECT g % 10, '2026-01-01'::timestamptz + g * interval '1 s', g FROM generate_series(3001, 4000) g;
+-- the fourth commit queued a job before it returned; wait for the worker
+DO $$
+BEGIN
+	FOR i IN 1 .. 300 LOOP
+		EXIT WHEN EXISTS (SELECT FROM compact.compaction_jobs
+						   WHERE "table" = 'readings'::regclass AND compaction_status = 'done');
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+SELECT compaction_status FROM compact.compaction_jobs WHERE "table" = 'readings'::regclass;
+SELECT fragment_id, row_count, operation FROM compact.fragments
+ WHERE relation = 'readings'::regclass ORDER BY fragment_id;
+SELECT count(*), sum(value) FROM readings;
+-- every job of this demo, manual and automatic
+SELECT job_id, "table", trigger, strategy, compaction_status, fragments_in, fragments_out,
+	   rows_rewritten, deleted_rows_removed, pg_size_pretty(bytes_written) AS written, progress
+  FROM compact.compaction_jobs ORDER BY job_id;
+
+\echo
+\echo '==== 11. Final check: the compact table and the heap twin hold the same rows'
 SELECT (SELECT count(*) FROM events) = (SELECT count(*) FROM events_heap) AS same_count;
 
 SELECT count(*) AS rows_that_differ FROM (

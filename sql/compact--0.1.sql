@@ -226,7 +226,8 @@ CREATE TABLE compact.job_history (
 	queued_at timestamptz,
 	started_at timestamptz,
 	finished_at timestamptz,
-	error text
+	error text,
+	bytes_written bigint
 );
 REVOKE ALL ON compact.job_history, compact.job_id_seq FROM PUBLIC;
 
@@ -250,14 +251,15 @@ CREATE FUNCTION compact.jobs(
 	OUT finished_at timestamptz,
 	OUT error text,
 	OUT pid integer,
-	OUT attempt integer)
+	OUT attempt integer,
+	OUT bytes_written bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'compact_jobs'
 LANGUAGE C VOLATILE;
 
 CREATE VIEW compact.compaction_jobs AS
 SELECT job_id, database, "table", trigger, strategy, compaction_status, phase,
-	   fragments_in, fragments_out, bytes_before, bytes_after, rows_rewritten,
+	   fragments_in, fragments_out, bytes_before, bytes_after, bytes_written, rows_rewritten,
 	   deleted_rows_removed, round(progress::numeric, 4) AS progress,
 	   queued_at, started_at, finished_at, error, pid, attempt
   FROM compact.jobs();

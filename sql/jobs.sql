@@ -30,7 +30,7 @@ SELECT fragments_before, fragments_after, rows_rewritten, deleted_rows_removed
   FROM compact.compact_table('jt');
 SELECT trigger, strategy, compaction_status, phase, fragments_in, fragments_out,
 	   rows_rewritten, deleted_rows_removed, progress, error, pid, attempt,
-	   bytes_before > 0 AS has_before, bytes_after > 0 AS has_after,
+	   bytes_before > 0 AS has_before, bytes_after > 0 AS has_after, bytes_written = bytes_after AS written_all,
 	   queued_at <= started_at AND started_at <= finished_at AS times_in_order,
 	   database = current_database() AS this_db
   FROM compact.compaction_jobs WHERE "table" = 'jt'::regclass;

@@ -491,6 +491,9 @@ StatementAddResult(CompactionResult *a, const CompactionResult *b)
 	a->bytes_before += b->bytes_before;
 	a->bytes_after += b->bytes_after;
 	a->groups += b->groups;
+	a->fragments_read += b->fragments_read;
+	a->fragments_written += b->fragments_written;
+	a->bytes_written += b->bytes_written;
 	a->duration_ms += b->duration_ms;
 }
 

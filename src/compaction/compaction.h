@@ -110,6 +110,7 @@ typedef struct CompactionResult
 	int64		groups;
 	int64		fragments_read; /* source fragments rewritten */
 	int64		fragments_written;	/* new fragments */
+	int64		bytes_written;	/* bytes of the new fragments */
 	double		duration_ms;
 } CompactionResult;
 
@@ -131,6 +132,10 @@ typedef struct CompactionProgress
 
 typedef void (*compaction_progress_hook_type) (const CompactionProgress *progress);
 extern PGDLLIMPORT compaction_progress_hook_type compaction_progress_hook;
+
+/* called between units of work (background workers yield the CPU there) */
+typedef void (*compaction_yield_hook_type) (void);
+extern PGDLLIMPORT compaction_yield_hook_type compaction_yield_hook;
 
 /* request.c */
 extern void CompactionRequestInit(CompactionRequest *request, Oid relid);

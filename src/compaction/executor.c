@@ -71,6 +71,7 @@
 #include "tableam/tableam.h"
 
 compaction_progress_hook_type compaction_progress_hook = NULL;
+compaction_yield_hook_type compaction_yield_hook = NULL;
 
 /* the compaction running in this backend */
 static CompactionProgress Progress;
@@ -107,6 +108,8 @@ CompactionNoteIO(int64 read_bytes, int64 written_bytes)
 		UnchargedWritten %= BLCKSZ;
 	}
 	vacuum_delay_point();		/* includes CHECK_FOR_INTERRUPTS() */
+	if (compaction_yield_hook)
+		compaction_yield_hook();
 	if (read_bytes > 0 && compaction_progress_hook)
 		compaction_progress_hook(&Progress);
 }
@@ -304,6 +307,7 @@ RunGroup(Relation rel, const CompactionRequest *request,
 	result->fragments_after += list_length(gs.out.written) - gs.nsources;
 	result->fragments_read += gs.nsources;
 	result->fragments_written += list_length(gs.out.written);
+	result->bytes_written += gs.out.bytes;
 
 	ereport(request->verbose ? INFO : DEBUG1,
 			(errmsg("compacted %d fragments of \"%s\" (" INT64_FORMAT " rows, " INT64_FORMAT " bytes) into %d (" INT64_FORMAT " rows, " INT64_FORMAT " bytes)",

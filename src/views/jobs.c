@@ -31,7 +31,7 @@
 
 PG_FUNCTION_INFO_V1(compact_jobs);
 
-#define JOBS_COLUMNS	20
+#define JOBS_COLUMNS	21
 
 /* history columns, as in compact--0.1.sql */
 enum
@@ -39,7 +39,7 @@ enum
 	H_JOB_ID, H_RELID, H_TRIGGER, H_STRATEGY, H_STATUS, H_PHASE,
 	H_FRAGMENTS_IN, H_FRAGMENTS_OUT, H_BYTES_BEFORE, H_BYTES_AFTER,
 	H_ROWS_REWRITTEN, H_DELETED_REMOVED, H_BYTES_TOTAL, H_BYTES_DONE,
-	H_ATTEMPT, H_QUEUED_AT, H_STARTED_AT, H_FINISHED_AT, H_ERROR,
+	H_ATTEMPT, H_QUEUED_AT, H_STARTED_AT, H_FINISHED_AT, H_ERROR, H_BYTES_WRITTEN,
 	H_NATTS
 };
 
@@ -85,6 +85,7 @@ PutJob(Tuplestorestate *store, TupleDesc desc, const CompactJob *job,
 	values[18] = Int32GetDatum(job->pid);
 	isnull[18] = job->pid == 0;
 	values[19] = Int32GetDatum(job->attempt);
+	values[20] = Int64GetDatum(job->bytes_written);
 	tuplestore_putvalues(store, desc, values, isnull);
 }
 
@@ -139,6 +140,8 @@ PutHistory(Tuplestorestate *store, TupleDesc desc, HeapTuple tuple,
 	isnull[17] = hnull[H_ERROR];
 	isnull[18] = true;			/* pid */
 	values[19] = h[H_ATTEMPT];
+	values[20] = h[H_BYTES_WRITTEN];
+	isnull[20] = hnull[H_BYTES_WRITTEN];
 	tuplestore_putvalues(store, desc, values, isnull);
 }
 

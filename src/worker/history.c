@@ -35,7 +35,7 @@
 #include "catalog/metadata.h"
 #include "worker/jobqueue.h"
 
-#define Natts_history					19
+#define Natts_history					20
 #define Anum_history_job_id				1
 #define Anum_history_relid				2
 #define Anum_history_trigger			3
@@ -55,6 +55,7 @@
 #define Anum_history_started_at			17
 #define Anum_history_finished_at		18
 #define Anum_history_error				19
+#define Anum_history_bytes_written		20
 
 static void
 FormHistory(const CompactJob *job, Datum *values, bool *isnull)
@@ -82,6 +83,7 @@ FormHistory(const CompactJob *job, Datum *values, bool *isnull)
 	isnull[Anum_history_finished_at - 1] = job->finished_at == 0;
 	values[Anum_history_error - 1] = CStringGetTextDatum(job->error);
 	isnull[Anum_history_error - 1] = job->error[0] == '\0';
+	values[Anum_history_bytes_written - 1] = Int64GetDatum(job->bytes_written);
 }
 
 /* Insert or update the row of a job as the tuple says. */

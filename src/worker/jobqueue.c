@@ -404,6 +404,7 @@ CopyResult(CompactJob *job, const CompactionResult *result)
 	job->fragments_out = (int) result->fragments_written;
 	job->bytes_before = result->bytes_before;
 	job->bytes_after = result->bytes_after;
+	job->bytes_written = result->bytes_written;
 	job->rows_rewritten = result->rows_rewritten;
 	job->deleted_rows_removed = result->deleted_rows_removed;
 }

@@ -72,6 +72,7 @@ typedef struct CompactJob
 	int			fragments_out;
 	int64		bytes_before;
 	int64		bytes_after;
+	int64		bytes_written;	/* by the job's new fragments */
 	int64		rows_rewritten;
 	int64		deleted_rows_removed;
 	int64		bytes_total;	/* source bytes the plan reads */
@@ -109,6 +110,8 @@ extern int	compact_naptime;
 extern int	compact_cost_limit;
 extern double compact_cost_delay;
 extern int	compact_history_retention;
+extern int	compact_worker_nice;
+extern int	compact_foreground_yield;
 
 /* jobqueue.c */
 extern void JobQueueShmemRequest(void);

@@ -62,6 +62,8 @@ int			compact_naptime = 60;
 int			compact_cost_limit = 200;
 double		compact_cost_delay = 2;
 int			compact_history_retention = 7 * 24 * 3600;
+int			compact_worker_nice = 10;
+int			compact_foreground_yield = 80;
 
 typedef struct LauncherDb
 {
@@ -497,6 +499,18 @@ CompactLauncherRegister(void)
 							 &compact_cost_delay,
 							 2, 0, 100,
 							 PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("compact.worker_nice",
+							"CPU scheduling niceness of background compaction workers.",
+							"Foreground backends get the CPU first when the machine is busy; 0 runs workers at the same priority.",
+							&compact_worker_nice,
+							10, 0, 19,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("compact.foreground_yield",
+							"Percentage of its time a background compaction sleeps while other sessions run queries.",
+							"0 never yields; 80 works 10 ms, then sleeps 40 ms, while queries run.",
+							&compact_foreground_yield,
+							80, 0, 95,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("compact.job_history_retention",
 							"How long finished jobs stay in compact.job_history; -1 keeps them forever.",
 							NULL,

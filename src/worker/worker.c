@@ -27,6 +27,8 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -40,9 +42,11 @@
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -190,6 +194,59 @@ ScanDatabase(void)
  * ----------------------------------------------------------------
  */
 
+/*
+ * Yield the CPU to foreground queries: every 10 ms of work, if another
+ * session is running a query, sleep for compact.foreground_yield percent of
+ * the time (work 10 ms, sleep 40 ms at 80).  Reads and writes are paced by
+ * the cost limit besides; this paces the CPU work (decoding, sorting,
+ * encoding, compressing), which on a small machine competes with queries
+ * for cores and memory bandwidth.  An idle machine compacts at full speed.
+ */
+static instr_time BusySince;
+
+static bool
+ForegroundActive(void)
+{
+	bool		active = false;
+	int			n;
+
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n && !active; i++)
+	{
+		PgBackendStatus *be = pgstat_fetch_stat_beentry(i);
+
+		active = be && be->st_procpid != MyProcPid &&
+			be->st_backendType == B_BACKEND &&
+			(be->st_state == STATE_RUNNING || be->st_state == STATE_FASTPATH);
+	}
+	pgstat_clear_backend_activity_snapshot();
+	return active;
+}
+
+static void
+WorkerYield(void)
+{
+	instr_time	now;
+	double		busy_ms;
+
+	INSTR_TIME_SET_CURRENT(now);
+	busy_ms = INSTR_TIME_GET_MILLISEC(now) - INSTR_TIME_GET_MILLISEC(BusySince);
+	if (busy_ms < 10)
+		return;
+	if (compact_foreground_yield > 0 && ForegroundActive())
+	{
+		long		sleep_ms = (long) (busy_ms * compact_foreground_yield /
+									   (100 - compact_foreground_yield));
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(sleep_ms, 1000), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	INSTR_TIME_SET_CURRENT(BusySince);
+}
+
 /* Take the job the launcher started us for; false if it is gone. */
 static bool
 ClaimJob(int slot, int64 job_id, CompactJob *copy)
@@ -285,7 +342,10 @@ RunJob(int slot, int64 job_id)
 		TriggerRequest(&request, rel);
 		relation_close(rel, NoLock);
 		JobSetCurrent(slot);
+		INSTR_TIME_SET_CURRENT(BusySince);
+		compaction_yield_hook = WorkerYield;
 		CompactionRun(&request, &result);
+		compaction_yield_hook = NULL;
 		JobSetCurrent(-1);
 		EndTransaction();
 	}
@@ -294,6 +354,7 @@ RunJob(int slot, int64 job_id)
 		ErrorData  *edata;
 
 		JobSetCurrent(-1);
+		compaction_yield_hook = NULL;
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -337,6 +398,16 @@ CompactWorkerMain(Datum main_arg)
 	if (slot < 0)
 		ScanDatabase();
 	else
+	{
+		/*
+		 * The I/O cost limit paces reads and writes; sorting and encoding
+		 * are CPU work, which the scheduler shares: foreground backends
+		 * first.
+		 */
+		if (compact_worker_nice > 0 &&
+			setpriority(PRIO_PROCESS, 0, compact_worker_nice) != 0)
+			elog(LOG, "compact: could not lower the worker's priority: %m");
 		RunJob(slot, args.job_id);
+	}
 	proc_exit(0);
 }

@@ -57,6 +57,7 @@ max_wal_size = '20GB'
 checkpoint_timeout = '30min'
 wal_level = 'replica'
 max_parallel_workers_per_gather = 0
+compact.auto_compact = off	# on only in the cases that measure it
 CONF
 "${as_user[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 
@@ -190,9 +191,106 @@ for c in zorder_1m hilbert_1m; do
 	cc_query "box_${c%_1m}" "SELECT count(*), sum(amount) FROM TBL WHERE lat BETWEEN 10 AND 28 AND lon BETWEEN 20 AND 56"
 done
 
-for c in merge_1gb trigger; do
+for c in merge_1gb; do
 	want "$c" && echo "bench: $c not yet available"
 done
+
+auto_on() { psql_ -c "ALTER SYSTEM SET compact.auto_compact = on" -c "SELECT pg_reload_conf()" >/dev/null; sleep 1; }
+auto_off() { psql_ -c "ALTER SYSTEM SET compact.auto_compact = off" -c "SELECT pg_reload_conf()" >/dev/null; sleep 1; }
+wait_jobs() {	# table: until it has no queued or running job
+	until [ "$(psql_ -At -c "SELECT count(*) FROM compact.compaction_jobs WHERE \"table\" = '$1'::regclass AND compaction_status IN ('queued', 'running')")" = 0 ]; do sleep 0.2; done
+}
+
+# trigger: from a commit that crosses the threshold to the job's worker
+# running, over 100 crossings (compact.naptime stays at 60s)
+if want trigger; then
+	auto_on
+	psql_ -c "DROP TABLE IF EXISTS trig; CREATE TABLE trig (id int) USING compact WITH (compact_threshold_files = 2); INSERT INTO trig VALUES (0)"
+	psql_ >/dev/null <<'SQL'
+DO $$
+DECLARE
+	t timestamptz;
+BEGIN
+	FOR i IN 1 .. 100 LOOP
+		INSERT INTO trig VALUES (i);
+		COMMIT;
+		t := clock_timestamp();
+		WHILE NOT EXISTS (SELECT FROM compact.compaction_jobs
+						   WHERE "table" = 'trig'::regclass AND compaction_status = 'done'
+							 AND queued_at > t - interval '1 s') LOOP
+			PERFORM pg_sleep(0.002);
+		END LOOP;
+	END LOOP;
+END $$;
+SQL
+	read -r p50 p99 < <(psql_ -At -F ' ' <<'SQL'
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - queued_at)),
+	   percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - queued_at))
+  FROM compact.compaction_jobs WHERE "table" = 'trig'::regclass AND compaction_status = 'done';
+SQL
+)
+	echo "trigger: queued at commit; job running after $(printf %.1f "$(awk -v x="$p50" 'BEGIN {print x * 1000}')") ms median, $(printf %.1f "$(awk -v x="$p99" 'BEGIN {print x * 1000}')") ms p99 (100 crossings)"
+	report trigger_p99 "$p99" goal 0.100
+	auto_off
+fi
+
+# write amplification under trickle inserts: 10,000 transactions of 100
+# rows with automatic compaction on; bytes the compactions wrote per byte
+# the inserts wrote (a twin with auto_compact = false gets the same inserts)
+if want write_amp; then
+	n=${BENCH_TRICKLE:-10000}
+	psql_ -c "DROP TABLE IF EXISTS wa, wa_twin; CREATE TABLE wa ($cols) USING compact; CREATE TABLE wa_twin ($cols) USING compact WITH (auto_compact = false)"
+	cat > "$dir/trickle.sql" <<'SQL'
+\set s random(1, 100000000)
+INSERT INTO wa SELECT :s + g, now(), (:s + g) % 100000, (:s + g) % 180 - 90.5, (:s + g) % 360 - 180.5, g * 1.25, 'c' || (g % 10), md5((:s + g)::text) FROM generate_series(1, 100) g;
+INSERT INTO wa_twin SELECT :s + g, now(), (:s + g) % 100000, (:s + g) % 180 - 90.5, (:s + g) % 360 - 180.5, g * 1.25, 'c' || (g % 10), md5((:s + g)::text) FROM generate_series(1, 100) g;
+SQL
+	chmod 644 "$dir/trickle.sql"
+	auto_on
+	t0=$(now)
+	"${as_user[@]}" "$bindir/pgbench" -n -h "$dir" -p "$PORT" -c 1 -t "$n" -f "$dir/trickle.sql" postgres >/dev/null
+	wait_jobs wa
+	t1=$(now)
+	auto_off
+	read -r written inserted jobs frags < <(psql_ -At -F ' ' <<'SQL'
+SELECT (SELECT coalesce(sum(bytes_written), 0) FROM compact.compaction_jobs WHERE "table" = 'wa'::regclass),
+	   (SELECT sum(bytes) FROM compact.fragments WHERE relation = 'wa_twin'::regclass),
+	   (SELECT count(*) FROM compact.compaction_jobs WHERE "table" = 'wa'::regclass),
+	   (SELECT count(*) FROM compact.fragments WHERE relation = 'wa'::regclass);
+SQL
+)
+	echo "write_amp: $n inserts of 100 rows in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s; $jobs jobs wrote $written bytes for $inserted bytes inserted; $frags fragments left (the twin has $(psql_ -At -c "SELECT count(*) FROM compact.fragments WHERE relation = 'wa_twin'::regclass"))"
+	report write_amp "$(ratio "$written" "$inserted")" goal 4
+fi
+
+# foreground throughput: a pgbench read-only script on one table, alone and
+# while a background compaction of another table runs
+if want fg_throughput; then
+	need_loaded
+	m=$(( ROWS < 3000000 ? ROWS : 3000000 ))
+	psql_ -c "DROP TABLE IF EXISTS fg, bg; CREATE TABLE fg ($cols) USING compact; CREATE TABLE bg ($cols) USING compact WITH (compact_threshold_files = 3, compact_order_by = 'payload', auto_compact = false)" \
+		-c "INSERT INTO fg SELECT * FROM ev_compact WHERE id <= 1000000" \
+		-c "VACUUM ANALYZE fg" >/dev/null
+	for i in 0 1 2; do psql_ -c "INSERT INTO bg SELECT * FROM ev_compact WHERE id > $i * $m / 3 AND id <= ($i + 1) * $m / 3" >/dev/null; done
+	cat > "$dir/fg.sql" <<'SQL'
+\set a random(1, 999000)
+SELECT count(*), sum(amount) FROM fg WHERE id BETWEEN :a AND :a + 1000;
+SQL
+	chmod 644 "$dir/fg.sql"
+	tps() { "${as_user[@]}" "$bindir/pgbench" -n -h "$dir" -p "$PORT" -c 1 -T "$1" -f "$dir/fg.sql" postgres 2>/dev/null | awk '/^tps/ {print $3; exit}'; }
+	tps 2 >/dev/null
+	alone=$(tps 5)
+	auto_on
+	psql_ -c "ALTER TABLE bg SET (auto_compact = true)" -c "INSERT INTO bg SELECT * FROM ev_compact WHERE id = 1" >/dev/null
+	until [ "$(psql_ -At -c "SELECT count(*) FROM compact.compaction_jobs WHERE \"table\" = 'bg'::regclass AND compaction_status = 'running'")" = 1 ]; do sleep 0.05; done
+	during=$(tps 5)
+	still=$(psql_ -At -c "SELECT count(*) FROM compact.compaction_jobs WHERE \"table\" = 'bg'::regclass AND compaction_status = 'running'")
+	wait_jobs bg
+	auto_off
+	took=$(psql_ -At -c "SELECT round(extract(epoch FROM max(finished_at) - min(started_at))::numeric, 1) FROM compact.compaction_jobs WHERE \"table\" = 'bg'::regclass")
+	echo "fg_throughput: $alone tps alone, $during tps during a background sort of $m rows (job still running at the end: $([ "$still" = 1 ] && echo yes || echo no); it took $took s)"
+	report fg_throughput "$during" alone "$alone"
+fi
 
 echo
 echo "| case | compact | peer | peer value | ratio |"
