@@ -185,6 +185,25 @@ is($node->safe_psql('postgres',
 
 # cancel_job: not by another role; by the owner it stops the job
 ($job, $pid) = split /\|/, slow_table('c');
+
+# meanwhile, with the only worker busy, two more jobs wait in the queue;
+# one table is dropped, the other truncated: their jobs vanish
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM SET compact.max_workers = 1;
+	SELECT pg_reload_conf();
+	CREATE TABLE d (id int) USING compact WITH (compact_threshold_files = 3);
+	CREATE TABLE e (id int) USING compact WITH (compact_threshold_files = 3);
+});
+sleep 1;
+$node->safe_psql('postgres', "INSERT INTO d VALUES ($_); INSERT INTO e VALUES ($_);") for 1 .. 3;
+is($node->safe_psql('postgres', q{
+	SELECT string_agg("table"::text || ':' || compaction_status, ',' ORDER BY "table"::text)
+	  FROM compact.compaction_jobs WHERE "table" IN ('d'::regclass, 'e'::regclass)}),
+	'd:queued,e:queued', 'two jobs wait for the busy worker');
+my $waiting = $node->safe_psql('postgres', q{
+	SELECT string_agg(job_id::text, ',') FROM compact.compaction_jobs
+	 WHERE "table" IN ('d'::regclass, 'e'::regclass)});
+$node->safe_psql('postgres', 'DROP TABLE d; TRUNCATE e;');
 $node->safe_psql('postgres', 'CREATE ROLE bob LOGIN');
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
 	"SET ROLE bob; SELECT compact.cancel_job($job)");
@@ -200,8 +219,14 @@ is($node->safe_psql('postgres', 'SELECT count(*), count(DISTINCT id), sum(id) FR
 	'100000|100000|5000050000', 'cancelled job: every row once');
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET compact.cost_delay = 0;
+	ALTER SYSTEM RESET compact.max_workers;
 	SELECT pg_reload_conf();
 });
+wait_for('postgres',
+	"SELECT count(*) = 0 FROM compact.compaction_jobs WHERE job_id IN ($waiting)",
+	'the jobs of the dropped and the truncated table to vanish');
+is($node->safe_psql('postgres', "SELECT count(*) FROM compact.fragments WHERE relation = 'e'::regclass"),
+	'0', 'the truncated table was left alone');
 
 # inserts go on while a compaction of 3M rows runs ---------------------------
 $node->safe_psql('postgres', q{
