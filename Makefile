@@ -4,7 +4,7 @@
 # even be included, so this file only drives scripts/ and Makefile.pgxs:
 #
 #   make demo    install what is missing, build, install, show compaction at work
-#   make check   install what is missing, build, install, run every test suite
+#   make check   install what is missing, build (with fault points), install, run every test suite
 #   make bench   benchmarks (BENCH_ROWS=N to scale)
 #
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
@@ -19,13 +19,24 @@ all: build
 deps:
 	@scripts/deps.sh
 
+# A build remembers its flags (.build-flags): switching between the release
+# build and the test build (-DCOMPACT_DEBUG: fault points, see src/compact.h)
+# rebuilds everything.
+define build_with
+	@if [ "$$(cat .build-flags 2>/dev/null)" != "$(1)" ]; then \
+		$(PGXS_MAKE) clean >/dev/null; echo "$(1)" > .build-flags; fi
+	$(PGXS_MAKE) COMPACT_CFLAGS="$(1)" all
+endef
+
 build: deps
-	$(PGXS_MAKE) all
+	$(call build_with,)
 
 install: build
 	$(PGXS_MAKE) install
 
-check: install
+check: deps
+	$(call build_with,-DCOMPACT_DEBUG)
+	$(PGXS_MAKE) COMPACT_CFLAGS=-DCOMPACT_DEBUG install
 	scripts/check.sh
 
 installcheck:

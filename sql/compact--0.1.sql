@@ -282,3 +282,10 @@ CREATE FUNCTION compact.run_job(
 RETURNS record
 AS 'MODULE_PATHNAME', 'compact_run_job'
 LANGUAGE C STRICT VOLATILE;
+
+-- Fault points of a test build (-DCOMPACT_DEBUG); empty otherwise.
+CREATE FUNCTION compact.debug_fault_points()
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'compact_debug_fault_points'
+LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION compact.debug_fault_points() FROM PUBLIC;

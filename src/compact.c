@@ -16,10 +16,13 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "compact.h"
+#include "format/filewal.h"
 #include "worker/jobqueue.h"
 
 PG_MODULE_MAGIC;
@@ -28,6 +31,62 @@ int			compact_compression_level = 1;
 int			compact_row_group_size = 10000;
 int			compact_write_buffer_kb = 65536;
 int			compact_debug_crash_after_groups = 0;
+
+PG_FUNCTION_INFO_V1(compact_debug_fault_points);
+
+/* every fault point, in the order a write, a compaction, a VACUUM meet them */
+static const char *const FaultPoints[] = {
+	"storage_dir_created",
+	"fragment_created",
+	"fragment_rowgroup_written",
+	"insert_fragment_finished",
+	"insert_fragment_logged",
+	"insert_before_commit",
+	"insert_after_commit",
+	"compact_fragment_finished",
+	"compact_group_written",
+	"compact_sources_replaced",
+	"compact_map_written",
+	"compact_deletions_carried",
+	"compact_group_committed",
+	"vacuum_indexes_cleaned",
+	"vacuum_fragment_unlinked",
+	"vacuum_orphan_unlinked",
+	"drop_dir_removed",
+};
+
+#ifdef COMPACT_DEBUG
+char	   *compact_debug_fault_point = NULL;
+
+void
+CompactFaultPoint(const char *name)
+{
+	if (compact_debug_fault_point && strcmp(compact_debug_fault_point, name) == 0)
+		elog(PANIC, "compact fault point \"%s\" reached", name);
+}
+#endif
+
+/* compact.debug_fault_points(): the names, in a COMPACT_DEBUG build only */
+Datum
+compact_debug_fault_points(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+#ifdef COMPACT_DEBUG
+	for (int i = 0; i < lengthof(FaultPoints); i++)
+	{
+		Datum		value = CStringGetTextDatum(FaultPoints[i]);
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+#else
+	(void) FaultPoints;
+	(void) rsinfo;
+#endif
+	return (Datum) 0;
+}
 
 void
 _PG_init(void)
@@ -70,11 +129,21 @@ _PG_init(void)
 							PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
+#ifdef COMPACT_DEBUG
+	DefineCustomStringVariable("compact.debug_fault_point",
+							   "Crash the server (PANIC) when this fault point is reached.",
+							   "Tests only; see compact.debug_fault_points().",
+							   &compact_debug_fault_point,
+							   NULL, PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+#endif
+
 	CompactWriteStateInit();
 	CompactDdlInit();
 	CompactUtilityInit();
 	CompactCustomScanInit();
 	CompactLauncherRegister();
+	CompactWalRegister();
 
 	/* after every compact.* setting is defined */
 	MarkGUCPrefixReserved("compact");

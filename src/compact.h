@@ -18,6 +18,20 @@ extern int	compact_debug_crash_after_groups;
 /* compact.c */
 extern void _PG_init(void);
 
+/*
+ * Fault points, compiled in only for tests (-DCOMPACT_DEBUG, as "make
+ * check" builds): COMPACT_FAULT_POINT("name") crashes the server (PANIC)
+ * when compact.debug_fault_point is set to that name.  Every name is listed
+ * in compact.c; test/t/007_faults.pl crashes at each in turn.
+ */
+#ifdef COMPACT_DEBUG
+extern char *compact_debug_fault_point;
+extern void CompactFaultPoint(const char *name);
+#define COMPACT_FAULT_POINT(name) CompactFaultPoint(name)
+#else
+#define COMPACT_FAULT_POINT(name) ((void) 0)
+#endif
+
 /* tableam/write_state.c */
 extern void CompactWriteStateInit(void);
 

@@ -52,8 +52,10 @@
 #include "commands/statement.h"
 #include "compact.h"
 #include "compaction/compaction.h"
-#include "worker/jobqueue.h"
 #include "format/files.h"
+#include "format/filewal.h"
+#include "tableam/tableam.h"
+#include "worker/jobqueue.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -608,7 +610,10 @@ compact_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		CallPrevious(pstmt, queryString, readOnlyTree, context, params,
 					 queryEnv, dest, qc);
 		if (OidIsValid(dboid) && !OidIsValid(get_database_oid(stmt->dbname, true)))
+		{
 			CompactRemoveDir(CompactDatabaseDir(dboid));
+			CompactWalLogRmdir(dboid, InvalidOid);
+		}
 		return;
 	}
 
@@ -622,12 +627,21 @@ compact_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					 queryEnv, dest, qc);
 		dboid = get_database_oid(stmt->dbname, true);
 		if (OidIsValid(template) && OidIsValid(dboid))
+		{
 			CompactCopyDir(CompactDatabaseDir(template), CompactDatabaseDir(dboid));
+			CompactWalLogCopydir(template, dboid);
+		}
 		return;
 	}
 
 	CallPrevious(pstmt, queryString, readOnlyTree, context, params,
 				 queryEnv, dest, qc);
+
+	/* a database-wide VACUUM also removes directories no relation uses */
+	if (IsA(parsetree, VacuumStmt) && ((VacuumStmt *) parsetree)->is_vacuumcmd &&
+		((VacuumStmt *) parsetree)->rels == NIL &&
+		OidIsValid(get_table_am_oid("compact", true)))
+		(void) DdlSweepOrphanDirs();
 }
 
 void

@@ -67,6 +67,7 @@
 #include "compaction/kernel.h"
 #include "compaction/sortkey.h"
 #include "format/files.h"
+#include "format/filewal.h"
 #include "format/rowmap.h"
 #include "tableam/tableam.h"
 
@@ -280,9 +281,11 @@ RunGroup(Relation rel, const CompactionRequest *request,
 	 * of those deletions first, so that the xid is never reused after a
 	 * crash (see MetapageNextFragmentId).
 	 */
+	COMPACT_FAULT_POINT("compact_group_written");
 	for (s = 0; s < gs.nsources; s++)
 		ManifestDelete(gs.sources[s]);
 	XLogFlush(XactLastRecEnd);
+	COMPACT_FAULT_POINT("compact_sources_replaced");
 	for (s = 0; s < gs.nsources; s++)
 	{
 		char	   *path;
@@ -292,12 +295,16 @@ RunGroup(Relation rel, const CompactionRequest *request,
 								 GetCurrentTransactionId());
 		RowMapWrite(path, gs.sources[s]->fragment_id,
 					(uint32) gs.sources[s]->row_count, gs.maps[s]);
+		CompactWalLogFile(MyDatabaseId, rel->rd_node.relNode, COMPACT_FILE_ROWMAP,
+						  gs.sources[s]->fragment_id, GetCurrentTransactionId());
 		pfree(path);
 	}
+	COMPACT_FAULT_POINT("compact_map_written");
 	CommandCounterIncrement();
 	ReportPhase("committing");
 	carried = CarryDeletions(&gs);
 	CommandCounterIncrement();
+	COMPACT_FAULT_POINT("compact_deletions_carried");
 	UnregisterSnapshot(snapshot);
 
 	result->groups++;
@@ -402,6 +409,7 @@ CompactionRun(const CompactionRequest *request, CompactionResult *result)
 		{
 			PopActiveSnapshot();
 			CommitTransactionCommand();
+			COMPACT_FAULT_POINT("compact_group_committed");
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 		}

@@ -40,6 +40,7 @@
 #include "compaction/kernel.h"
 #include "compaction/sortkey.h"
 #include "format/files.h"
+#include "format/filewal.h"
 #include "format/rowmap.h"
 #include "tableam/tableam.h"
 
@@ -140,6 +141,9 @@ GroupOutputFinishFragment(GroupOutput *out)
 	GroupOutputFlushRowGroup(out);
 	FragmentWriterFinish(out->writer, &info);
 	out->writer = NULL;
+	COMPACT_FAULT_POINT("compact_fragment_finished");
+	CompactWalLogFile(MyDatabaseId, out->rel->rd_node.relNode, COMPACT_FILE_FRAGMENT,
+					  meta->fragment_id, meta->file_xid);
 	meta->row_count = info.row_count;
 	meta->bytes = info.bytes;
 	meta->row_groups = info.row_groups;
@@ -164,6 +168,7 @@ GroupOutputBeginFragment(GroupOutput *out)
 	meta->first_row = out->next_row;
 	path = CompactFragmentPath(MyDatabaseId, out->rel->rd_node.relNode,
 							   meta->fragment_id, meta->file_xid);
+	CompactEnsureTableDir(out->rel->rd_node.relNode);
 	out->writer = FragmentWriterBegin(path, out->ncols, out->cols,
 									  compact_compression_level);
 	out->meta = meta;

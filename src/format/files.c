@@ -68,13 +68,22 @@ MakeDirLevel(const char *path)
 
 /*
  * Create the directory of a table's files, with the levels above it, and
- * make the new entries durable.
+ * make the new entries durable.  Returns false (at the cost of a stat) if
+ * it exists already.
  */
-void
+bool
 CompactCreateTableDir(Oid dboid, Oid relfilenode)
 {
-	char	   *dbdir = CompactDatabaseDir(dboid);
+	char	   *dbdir;
 	char	   *tabledir = CompactTableDir(dboid, relfilenode);
+	struct stat st;
+
+	if (stat(tabledir, &st) == 0 && S_ISDIR(st.st_mode))
+	{
+		pfree(tabledir);
+		return false;
+	}
+	dbdir = CompactDatabaseDir(dboid);
 
 	if (MakeDirLevel(COMPACT_DIR))
 		fsync_fname(".", true);
@@ -86,6 +95,7 @@ CompactCreateTableDir(Oid dboid, Oid relfilenode)
 
 	pfree(dbdir);
 	pfree(tabledir);
+	return true;
 }
 
 /*

@@ -33,7 +33,7 @@ extern char *CompactFragmentPath(Oid dboid, Oid relfilenode,
 								 int64 fragment_id, TransactionId xid);
 extern char *CompactRowMapPath(Oid dboid, Oid relfilenode,
 							   int64 fragment_id, TransactionId xid);
-extern void CompactCreateTableDir(Oid dboid, Oid relfilenode);
+extern bool CompactCreateTableDir(Oid dboid, Oid relfilenode);
 extern void CompactRemoveDir(const char *path);
 extern void CompactCopyDir(const char *from, const char *to);
 extern int	CompactListTableDir(Oid dboid, Oid relfilenode,

@@ -41,6 +41,7 @@
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
+#include "compact.h"
 #include "format/format_internal.h"
 #include "format/fragment.h"
 #include "format/page_codec.h"
@@ -215,6 +216,7 @@ FragmentWriterBegin(const char *path, int ncolumns,
 	AppendBytes(writer, &header, sizeof(header));
 
 	MemoryContextSwitchTo(old);
+	COMPACT_FAULT_POINT("fragment_created");
 	return writer;
 }
 
@@ -596,6 +598,7 @@ FragmentWriterAddRowGroup(FragmentWriter *writer, int nrows, Datum **values,
 	writer->nrowgroups++;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(writer->rgcxt);
+	COMPACT_FAULT_POINT("fragment_rowgroup_written");
 }
 
 /*

@@ -21,17 +21,22 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
+#include <dirent.h>
 
 #include "access/multixact.h"
 #include "access/relation.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
 #include "catalog/storage.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/fd.h"
 #include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -39,6 +44,7 @@
 
 #include "compact.h"
 #include "format/files.h"
+#include "format/filewal.h"
 #include "tableam/tableam.h"
 
 typedef struct PendingDirDelete
@@ -70,6 +76,8 @@ RemoveStorageDir(Oid relnode)
 	char	   *path = CompactTableDir(MyDatabaseId, relnode);
 
 	CompactRemoveDir(path);
+	COMPACT_FAULT_POINT("drop_dir_removed");
+	CompactWalLogRmdir(MyDatabaseId, relnode);
 	pfree(path);
 }
 
@@ -178,7 +186,7 @@ compact_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 	MetapageInit(srel, XLogIsNeeded());
 	smgrclose(srel);
 
-	CompactCreateTableDir(MyDatabaseId, newrnode->relNode);
+	/* the directory is made by the first fragment (CompactEnsureTableDir) */
 	RegisterDirDelete(newrnode->relNode, false);
 
 	/* rows left behind by an earlier storage of the same number */
@@ -202,7 +210,7 @@ compact_relation_nontransactional_truncate(Relation rel)
 	WriteStateDiscard(rel->rd_node);
 	ManifestDeleteAll(rel->rd_node.relNode);
 	CompactRemoveDir(path);
-	CompactCreateTableDir(MyDatabaseId, rel->rd_node.relNode);
+	CompactWalLogRmdir(MyDatabaseId, rel->rd_node.relNode);
 	pfree(path);
 }
 
@@ -318,6 +326,83 @@ compact_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		}
 		relation_close(rel, NoLock);
 	}
+}
+
+/*
+ * Make sure a storage's directory exists before a fragment is written into
+ * it.  Directories are made by the first fragment, not by CREATE TABLE or
+ * TRUNCATE: by then the relation's pg_class row exists, which is what
+ * DdlSweepOrphanDirs relies on.
+ */
+void
+CompactEnsureTableDir(Oid relfilenode)
+{
+	if (CompactCreateTableDir(MyDatabaseId, relfilenode))
+	{
+		COMPACT_FAULT_POINT("storage_dir_created");
+		CompactWalLogMkdir(MyDatabaseId, relfilenode);
+	}
+}
+
+/*
+ * Remove the directories of this database that belong to no relation: left
+ * by a crash between the commit of a DROP, TRUNCATE or rewrite and the
+ * removal that follows it, or by a crashed transaction that created a
+ * table.  A directory is kept while any version of a pg_class row that a
+ * dirty snapshot sees names it: a live relation, or one being created or
+ * dropped by a transaction still in progress.  Returns how many it removed.
+ */
+int
+DdlSweepOrphanDirs(void)
+{
+	char	   *dbdir = CompactDatabaseDir(MyDatabaseId);
+	DIR		   *dir;
+	struct dirent *de;
+	List	   *candidates = NIL;
+	ListCell   *lc;
+	int			removed = 0;
+
+	dir = AllocateDir(dbdir);
+	if (dir == NULL && errno == ENOENT)
+		return 0;
+	while ((de = ReadDir(dir, dbdir)) != NULL)
+	{
+		char	   *end;
+		unsigned long n = strtoul(de->d_name, &end, 10);
+
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && *end == '\0')
+			candidates = lappend_oid(candidates, (Oid) n);
+	}
+	FreeDir(dir);
+
+	if (candidates != NIL)
+	{
+		SnapshotData dirty;
+		Relation	pg_class = table_open(RelationRelationId, AccessShareLock);
+		TableScanDesc scan;
+		HeapTuple	tuple;
+
+		InitDirtySnapshot(dirty);
+		scan = table_beginscan(pg_class, &dirty, 0, NULL);
+		while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			Oid			relnode = ((Form_pg_class) GETSTRUCT(tuple))->relfilenode;
+
+			candidates = list_delete_oid(candidates, relnode);
+		}
+		table_endscan(scan);
+		table_close(pg_class, AccessShareLock);
+	}
+
+	foreach(lc, candidates)
+	{
+		RemoveStorageDir(lfirst_oid(lc));
+		ereport(LOG,
+				(errmsg("removed directory of storage %u of database %u, which no relation uses",
+						lfirst_oid(lc), MyDatabaseId)));
+		removed++;
+	}
+	return removed;
 }
 
 void

@@ -210,6 +210,8 @@ extern void compact_relation_set_new_filenode(Relation rel,
 											  TransactionId *freezeXid,
 											  MultiXactId *minmulti);
 extern void compact_relation_nontransactional_truncate(Relation rel);
+extern void CompactEnsureTableDir(Oid relfilenode);
+extern int	DdlSweepOrphanDirs(void);
 extern void compact_relation_copy_data(Relation rel,
 									   const RelFileNode *newrnode);
 extern void compact_relation_copy_for_cluster(Relation OldTable,

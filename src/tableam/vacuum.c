@@ -32,7 +32,9 @@
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
+#include "compact.h"
 #include "format/files.h"
+#include "format/filewal.h"
 #include "tableam/tableam.h"
 
 /* row ranges of removed fragments, for the index cleanup callback */
@@ -122,6 +124,10 @@ RemoveDeadFiles(Relation rel, TransactionId oldest_xmin,
 	int			nfiles;
 	int			removed = 0;
 	ListCell   *lc;
+	TransactionId conflict_xid = oldest_xmin;
+
+	/* hot standby snapshots older than the horizon may read dead fragments */
+	TransactionIdRetreat(conflict_xid);
 
 	/* fragments whose files are still there: their index entries go first */
 	foreach(lc, removable)
@@ -149,6 +155,7 @@ RemoveDeadFiles(Relation rel, TransactionId oldest_xmin,
 			ranges.end[i] = dead[i]->first_row + dead[i]->row_count;
 		}
 		CleanIndexes(rel, &ranges, bstrategy);
+		COMPACT_FAULT_POINT("vacuum_indexes_cleaned");
 	}
 	for (int i = 0; i < ndead; i++)
 	{
@@ -157,6 +164,9 @@ RemoveDeadFiles(Relation rel, TransactionId oldest_xmin,
 
 		DeletionDeleteFragment(relnode, dead[i]->fragment_id);
 		CompactUnlinkFile(path);
+		COMPACT_FAULT_POINT("vacuum_fragment_unlinked");
+		CompactWalLogUnlink(MyDatabaseId, relnode, COMPACT_FILE_FRAGMENT,
+							dead[i]->fragment_id, dead[i]->file_xid, conflict_xid);
 		pfree(path);
 		removed++;
 	}
@@ -192,6 +202,11 @@ RemoveDeadFiles(Relation rel, TransactionId oldest_xmin,
 									   files[i].fragment_id, files[i].xid);
 		}
 		CompactUnlinkFile(path);
+		COMPACT_FAULT_POINT("vacuum_orphan_unlinked");
+		/* nobody on a standby reads these: unreferenced fragments, maps */
+		CompactWalLogUnlink(MyDatabaseId, relnode,
+							files[i].is_map ? COMPACT_FILE_ROWMAP : COMPACT_FILE_FRAGMENT,
+							files[i].fragment_id, files[i].xid, InvalidTransactionId);
 		ereport(DEBUG1,
 				(errmsg("removed unreferenced file \"%s\"", path)));
 		pfree(path);

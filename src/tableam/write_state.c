@@ -47,6 +47,7 @@
 
 #include "compact.h"
 #include "format/files.h"
+#include "format/filewal.h"
 #include "tableam/tableam.h"
 
 /* first reservation of row numbers of a segment, and the largest step */
@@ -519,6 +520,7 @@ FlushSegment(Relation rel, RelWriteState *rs, WriteSegment *seg)
 	path = CompactFragmentPath(MyDatabaseId, seg->node.relNode,
 							   meta.fragment_id, meta.file_xid);
 
+	CompactEnsureTableDir(seg->node.relNode);
 	writer = FragmentWriterBegin(path, ncols, cols, compact_compression_level);
 	for (int start = 0; start < seg->nrows; start += compact_row_group_size)
 	{
@@ -533,6 +535,10 @@ FlushSegment(Relation rel, RelWriteState *rs, WriteSegment *seg)
 		CHECK_FOR_INTERRUPTS();
 	}
 	FragmentWriterFinish(writer, &info);
+	COMPACT_FAULT_POINT("insert_fragment_finished");
+	CompactWalLogFile(MyDatabaseId, seg->node.relNode, COMPACT_FILE_FRAGMENT,
+					  meta.fragment_id, meta.file_xid);
+	COMPACT_FAULT_POINT("insert_fragment_logged");
 
 	meta.row_count = info.row_count;
 	meta.bytes = info.bytes;
@@ -883,6 +889,8 @@ WriteStateFlushAll(void)
 			table_close(rel, NoLock);
 		}
 	}
+	if (changed != NIL)
+		COMPACT_FAULT_POINT("insert_before_commit");
 }
 
 static void
@@ -906,6 +914,9 @@ compact_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			if (RelStates != NULL && hash_get_num_entries(RelStates) > 0)
+				COMPACT_FAULT_POINT("insert_after_commit");
+			/* FALLTHROUGH */
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:

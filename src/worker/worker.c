@@ -55,6 +55,7 @@
 
 #include "catalog/metadata.h"
 #include "compaction/compaction.h"
+#include "tableam/tableam.h"
 #include "worker/jobqueue.h"
 #include "worker/worker.h"
 
@@ -141,6 +142,7 @@ ScanDatabase(void)
 	HistoryFailStale(&failed);
 	HistoryPersistFinished();
 	HistoryTrim();
+	(void) DdlSweepOrphanDirs();
 
 	/* after a crash, back off the tables whose jobs died with it */
 	foreach(lc, failed)
