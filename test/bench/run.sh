@@ -14,6 +14,17 @@
 #
 # (seconds; bytes for "size"), then a markdown table for README.md.
 # Cases whose feature does not exist yet are listed as not yet available.
+#
+# Peers outside PostgreSQL, in the cases that have one, each on its own line:
+#   lancedb    merge, delete_materialize: table.optimize() (@lancedb/lancedb)
+#   duckdb     size, sort, zorder_1m, hilbert_1m: zstd Parquet writes
+#              (@duckdb/node-api)
+#   pg_repack  sort: pg_repack --order-by (Debian's postgresql-15-repack)
+# The npm packages go into test/bench/peers/node_modules on first use (npm
+# install, test/bench/peers/package.json), pg_repack through apt-get, and only
+# when a case that uses them is selected. BENCH_PEERS=none (or a comma list,
+# e.g. duckdb,pg_repack) leaves peers out; a peer left out or that cannot be
+# installed or run prints "bench: <case> <peer> skipped (<reason>)".
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -79,6 +90,102 @@ report() {	# case compact peername peer unit
 }
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
+# peers outside PostgreSQL (see the top of this file)
+PEERS=${BENCH_PEERS:-all}
+peersdir=$root/test/bench/peers
+declare -A PEER_SKIP=()		# peer -> why it is skipped
+declare -A PEER_SET_UP=()
+peer_setup() {	# peer: install it if needed (once), or set PEER_SKIP[peer]
+	local p=$1 mod t0 log=$dir/peers_install.log stamp=$peersdir/node_modules/.bench-installed
+	[ -z "${PEER_SET_UP[$p]:-}" ] || return 0
+	PEER_SET_UP[$p]=1
+	case ",$PEERS," in *,all,*|*",$p,"*) ;; *) PEER_SKIP[$p]="BENCH_PEERS=$PEERS"; return 0 ;; esac
+	case $p in
+	lancedb|duckdb)
+		mod=$([ "$p" = lancedb ] && echo @lancedb/lancedb || echo @duckdb/node-api)
+		if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+			PEER_SKIP[$p]="node or npm not found"; return 0
+		fi
+		# (re)install when package.json changed since the last install
+		if [ -z "${npm_failed:-}" ] && ! cmp -s "$peersdir/package.json" "$stamp"; then
+			t0=$(now)
+			if npm install --prefix "$peersdir" --no-audit --no-fund --no-package-lock >"$log" 2>&1; then
+				cp "$peersdir/package.json" "$stamp"
+				echo "== peers: npm install took $(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}') s"
+			else
+				sed 's/^/npm: /' "$log" | tail -5 >&2
+				npm_failed="npm install failed: $(grep -m1 -E '^npm (ERR!|error) ' "$log" | sed -E 's/^npm (ERR!|error) +//' | cut -c1-100)"
+			fi
+		fi
+		[ -z "${npm_failed:-}" ] || { PEER_SKIP[$p]=$npm_failed; return 0; }
+		(cd "$peersdir" && node -e "import('$mod').then(() => process.exit(0), e => { console.error(String(e)); process.exit(1) })") >"$log" 2>&1 ||
+			{ PEER_SKIP[$p]="cannot load $mod: $(head -1 "$log" | cut -c1-100)"; return 0; }
+		echo "== peers: $mod $(node -p "require('$peersdir/node_modules/$mod/package.json').version")"
+		;;
+	pg_repack)
+		local pkg="postgresql-$("$PG_CONFIG" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')-repack"
+		if [ ! -x "$bindir/pg_repack" ]; then
+			[ "$(id -u)" -eq 0 ] || { PEER_SKIP[$p]="$pkg not installed, and not root to install it"; return 0; }
+			t0=$(now)
+			{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" ||
+				{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg"; }; } >"$log" 2>&1 || true
+			[ -x "$bindir/pg_repack" ] ||
+				{ PEER_SKIP[$p]="apt-get install $pkg failed: $(grep -m1 '^E:' "$log" | cut -c1-100)"; return 0; }
+			echo "== peers: apt-get install $pkg took $(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}') s"
+		fi
+		psql_ -c "CREATE EXTENSION IF NOT EXISTS pg_repack" >"$log" 2>&1 ||
+			{ PEER_SKIP[$p]="CREATE EXTENSION pg_repack failed: $(head -1 "$log" | cut -c1-100)"; return 0; }
+		echo "== peers: $("$bindir/pg_repack" --version)"
+		;;
+	esac
+}
+# peer_ok case peer: whether the peer runs; if not, says it is skipped
+peer_ok() {
+	peer_setup "$2"
+	[ -n "${PEER_SKIP[$2]:-}" ] || return 0
+	peer_skip "$1" "$2" "${PEER_SKIP[$2]}"
+	return 1
+}
+peer_skip() {	# case peer reason
+	echo "bench: $1 $2 skipped ($3)"
+	TABLE_ROWS+=("| $1 | | $2 | skipped | |")
+}
+# run a peer script, one output line per run; runs 2.. are measured, run 1 is
+# the warm-up (the peers build their starting state again for each run)
+peer_runs() {	# out script args...
+	local out=$1; shift
+	node "$peersdir/$1" "${@:2}" >"$out" 2>"$out.err" || { tail -3 "$out.err" >&2; return 1; }
+}
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$2"; }	# name file: the values of name=
+measured() { field "$1" "$2" | tail -n +2; }	# name file: without run 1
+mb() { awk -v b="$1" 'BEGIN {printf "%.1f MB", b / 1048576}'; }
+# LanceDB: table.optimize() of the first $2 rows appended as $3 fragments
+# (mode merge), or after deleting id % 5 = 0 from them (mode delete); each
+# run writes the table again (untimed), run 1 is a warm-up
+lancedb_peer() {	# case rows fragments mode
+	peer_ok "$1" lancedb || return 0
+	local out=$dir/lancedb_$1.out v
+	peer_runs "$out" lancedb.mjs "$csv" "$4" "$2" "$3" $((REPS + 1)) "$dir/lancedb" ||
+		{ peer_skip "$1" lancedb "run failed: $(tail -1 "$out.err" | cut -c1-100)"; return 0; }
+	mapfile -t v < <(measured seconds "$out")
+	report "$1" "$last_compact" lancedb "$(median "${v[@]}")"
+	echo "$1: lancedb $(field fragments_before "$out" | tail -1) fragments -> $(field fragments_after "$out" | tail -1), $(field rows_after "$out" | tail -1) rows, $(mb "$(field bytes_after "$out" | tail -1)") after ($(mb "$(field dir_bytes "$out" | tail -1)") with old versions); runs: $(field seconds "$out" | tr '\n' ' ')(run 1 = warm-up)"
+}
+# DuckDB: zstd Parquet writes of the first $3 rows from an in-memory table:
+# sort (ORDER BY user_id, ts), morton (ORDER BY a Z-order key of lat, lon),
+# size (id order, one run); run 1 is a warm-up. Sets duck_s and duck_bytes.
+duckdb_peer() {	# case mode rows
+	peer_ok "$1" duckdb || return 1
+	local out=$dir/duckdb_$2_$3.out v runs=$((REPS + 1))
+	[ "$2" = size ] && runs=1
+	[ -s "$out" ] || peer_runs "$out" duckdb.mjs "$csv" "$2" "$3" "$runs" "$dir/duckdb" ||
+		{ rm -f "$out"; peer_skip "$1" duckdb "run failed: $(tail -1 "$out.err" | cut -c1-100)"; return 1; }
+	if [ "$2" = size ]; then v=$(field seconds "$out"); else mapfile -t v < <(measured seconds "$out"); fi
+	duck_s=$(median "${v[@]}")
+	duck_bytes=$(field bytes "$out" | tail -1)
+	duck_runs="runs: $(field seconds "$out" | tr '\n' ' ')$([ "$2" = size ] || echo "(run 1 = warm-up)")"
+}
+
 cols="id bigint, ts timestamptz, user_id int, lat float8, lon float8, amount float8, category text, payload text"
 psql_ -c "CREATE EXTENSION compact"
 
@@ -105,6 +212,10 @@ if want copy || want size || want scan_all || want scan_2col; then
 	hs=$(psql_ -At -c "SELECT pg_total_relation_size('ev_heap')")
 	cs=$(psql_ -At -c "SELECT compact.table_size('ev_compact')")
 	want size && report size "$cs" heap "$hs"
+	if want size && duckdb_peer size size "$ROWS"; then
+		report size "$cs" duckdb "$duck_bytes"
+		echo "size: duckdb Parquet zstd of the $ROWS rows: $(mb "$duck_bytes") (written in $(printf %.2f "$duck_s") s)"
+	fi
 	echo "fragments: $(psql_ -At -c "SELECT count(*) || ' fragments, ' || pg_size_pretty(sum(bytes)) || ', ' || sum(row_groups) || ' row groups' FROM compact.fragments WHERE relation = 'ev_compact'::regclass")"
 fi
 
@@ -147,18 +258,22 @@ compaction_case() {	# case rows fragments prepare(both) compact(sql) peername pe
 	done
 	[ "$(psql_ -At -c "SELECT count(*) FROM cc")" = "$(psql_ -At -c "SELECT count(*) FROM cc_heap")" ] ||
 		{ echo "bench: $1: row counts differ" >&2; exit 1; }
-	report "$1" "$(median "${cq[@]}")" "$6" "$(median "${hq[@]}")"
+	last_compact=$(median "${cq[@]}")
+	report "$1" "$last_compact" "$6" "$(median "${hq[@]}")"
 	echo "$1: $(psql_ -At -c "SELECT count(*) || ' fragments, ' || pg_size_pretty(sum(bytes)) FROM compact.fragments WHERE relation = 'cc'::regclass") after"
 }
 if want merge; then
 	need_loaded
 	compaction_case merge "$ROWS" 100 "" "VACUUM (COMPACT) TBL" "vacuum_full" "VACUUM FULL TBL"
+	lancedb_peer merge "$ROWS" 100 merge
 fi
 if want delete_materialize; then
 	need_loaded
 	compaction_case delete_materialize "$ROWS" 10 "DELETE FROM TBL WHERE id % 5 = 0" \
 		"VACUUM TBL" "vacuum_full" "VACUUM FULL TBL" \
 		"ALTER TABLE TBL SET (compact_min_file_size_mb = 1, compact_deleted_ratio = 0.2)"
+	# the same starting state as compact's: the rows in 10 fragments, then the delete
+	lancedb_peer delete_materialize "$ROWS" 10 delete
 fi
 # a query on cc and on cc_heap, the heap read by a sequential scan
 cc_query() {	# case sql
@@ -177,6 +292,33 @@ if want sort || want range_sorted; then
 	compaction_case sort "$ROWS" 10 "" \
 		"VACUUM (COMPACT, ORDER_BY 'user_id, ts') TBL" "cluster" \
 		"CLUSTER TBL USING TBL_user_id_ts_idx" "" "CREATE INDEX ON TBL (user_id, ts)"
+	if want sort && peer_ok sort pg_repack; then
+		# pg_repack needs a primary key (or a unique not-null index): its twin
+		# has one on id and no other index. No warm-up (each run copies the
+		# rows again; the cluster is warm from the runs above).
+		rq=()
+		for _ in $(seq "$REPS"); do
+			psql_ -c "DROP TABLE IF EXISTS cc_repack; CREATE TABLE cc_repack ($cols, PRIMARY KEY (id))" \
+				-c "INSERT INTO cc_repack SELECT * FROM ev_compact WHERE id <= $ROWS" -c "CHECKPOINT" >/dev/null
+			t0=$(now)
+			"${as_user[@]}" "$bindir/pg_repack" -h "$dir" -p "$PORT" -d postgres --order-by 'user_id, ts' -t cc_repack >"$dir/pg_repack.log" 2>&1 ||
+				{ cat "$dir/pg_repack.log" >&2; rq=(); break; }
+			rq+=("$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.4f\n", b - a}')")
+		done
+		if [ ${#rq[@]} -eq 0 ]; then
+			peer_skip sort pg_repack "run failed: $(grep -m1 -i 'error' "$dir/pg_repack.log" | cut -c1-100)"
+		else
+			[ "$(psql_ -At -c "SELECT count(*) FROM cc_repack")" = "$ROWS" ] && psql_ -At -c "SELECT (SELECT array_agg(id) FROM (SELECT id FROM cc_repack LIMIT 5) a) = (SELECT array_agg(id) FROM (SELECT id FROM cc_repack ORDER BY user_id, ts, id LIMIT 5) b)" | grep -q t ||
+				{ echo "bench: sort: pg_repack left cc_repack unsorted or short" >&2; exit 1; }
+			report sort "$last_compact" pg_repack "$(median "${rq[@]}")"
+			echo "sort: pg_repack runs: ${rq[*]}"
+		fi
+		psql_ -c "DROP TABLE IF EXISTS cc_repack" >/dev/null
+	fi
+	if want sort && duckdb_peer sort sort "$ROWS"; then
+		report sort "$last_compact" duckdb "$duck_s"
+		echo "sort: duckdb Parquet sorted by (user_id, ts), zstd: $(mb "$duck_bytes"); $duck_runs"
+	fi
 	cc_query range_sorted "SELECT count(*), sum(amount) FROM TBL WHERE user_id BETWEEN 50000 AND 50999"
 fi
 for c in zorder_1m hilbert_1m; do
@@ -187,6 +329,12 @@ for c in zorder_1m hilbert_1m; do
 	compaction_case "$c" "$n" 10 "" \
 		"VACUUM (COMPACT, $kind 'lat, lon') TBL" "cluster" \
 		"CLUSTER TBL USING TBL_lat_lon_idx" "" "CREATE INDEX ON TBL (lat, lon)"
+	# both cases against the same Morton-sorted write (written once a run;
+	# DuckDB has no Hilbert order without its spatial extension)
+	if duckdb_peer "$c" morton "$n"; then
+		report "$c" "$last_compact" duckdb "$duck_s"
+		echo "$c: duckdb Parquet in Z-order of (lat, lon), zstd: $(mb "$duck_bytes"); $(grep -o 'box_rows=[0-9]*' "$dir/duckdb_morton_$n.out") in the 1% box; $duck_runs"
+	fi
 	# the 1% box of ../shared/bench: 10% of each range
 	cc_query "box_${c%_1m}" "SELECT count(*), sum(amount) FROM TBL WHERE lat BETWEEN 10 AND 28 AND lon BETWEEN 20 AND 56"
 done
