@@ -6,13 +6,14 @@
 #   make demo    install what is missing, build, install, show compaction at work
 #   make check   install what is missing, build (with fault points), install, run every test suite
 #   make bench   benchmarks (BENCH_ROWS=N to scale)
+#   make stress  minutes of concurrent load and a long differential test
 #
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
 PGXS_MAKE = $(MAKE) --no-print-directory -f $(CURDIR)/Makefile.pgxs PG_CONFIG=$(PG_CONFIG)
 
-.PHONY: all deps build install check installcheck demo bench clean
+.PHONY: all deps build install check installcheck demo bench stress clean
 
 all: build
 
@@ -47,6 +48,9 @@ demo: install
 
 bench: install
 	test/bench/run.sh
+
+stress: install
+	scripts/stress.sh
 
 clean:
 	-$(PGXS_MAKE) clean
