@@ -339,9 +339,41 @@ for c in zorder_1m hilbert_1m; do
 	cc_query "box_${c%_1m}" "SELECT count(*), sum(amount) FROM TBL WHERE lat BETWEEN 10 AND 28 AND lon BETWEEN 20 AND 56"
 done
 
-for c in merge_1gb; do
-	want "$c" && echo "bench: $c not yet available"
-done
+# merge_1gb: 10 fragments of about 1 GB in all (the events rows, repeated
+# with shifted ids; less at small BENCH_ROWS) into 2, against cp + fsync of
+# the same files.  The fragments are rebuilt (untimed) before each run.
+if want merge_1gb; then
+	need_loaded
+	evbytes=$(psql_ -At -c "SELECT sum(bytes) FROM compact.fragments WHERE relation = 'ev_compact'::regclass")
+	copies=$(awk -v b="$evbytes" 'BEGIN {c = int(1e9 / b + 0.999); if (c > 3) c = 3; if (c < 1) c = 1; print c}')
+	build_1gb() {
+		psql_ -c "DROP TABLE IF EXISTS m1g; CREATE TABLE m1g ($cols) USING compact
+			WITH (compact_min_file_size_mb = 2048, compact_target_file_size_mb = 512, auto_compact = false)" >/dev/null
+		for i in $(seq 0 9); do
+			psql_ -c "INSERT INTO m1g SELECT id + k * $ROWS, ts, user_id, lat, lon, amount, category, payload
+					  FROM ev_compact, generate_series(0, $copies - 1) k WHERE id % 10 = $i" >/dev/null
+		done
+		psql_ -c "CHECKPOINT" >/dev/null
+	}
+	files() {
+		psql_ -At -c "SELECT format('%s/pg_compact/%s/%s', current_setting('data_directory'),
+							(SELECT oid FROM pg_database WHERE datname = current_database()),
+							relfilenode) FROM pg_class WHERE relname = 'm1g'"
+	}
+	mq=(); cpq=()
+	for i in $(seq 0 "$REPS"); do
+		build_1gb
+		src=$(files)
+		mkdir -p "$dir/cp"; rm -f "$dir/cp"/*
+		t0=$(now); cp "$src"/*.frag "$dir/cp/" && sync "$dir/cp"/*.frag; t1=$(now)
+		c=$(timed "VACUUM (COMPACT) m1g")
+		[ "$i" -eq 0 ] && continue
+		mq+=("$c"); cpq+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}')")
+	done
+	report merge_1gb "$(median "${mq[@]}")" cp "$(median "${cpq[@]}")"
+	echo "merge_1gb: $(du -sb "$dir/cp" | cut -f1) bytes in 10 fragments ($copies x the events rows) -> $(psql_ -At -c "SELECT count(*) || ' fragments, ' || sum(bytes) || ' bytes' FROM compact.fragments WHERE relation = 'm1g'::regclass")"
+	rm -rf "$dir/cp"
+fi
 
 auto_on() { psql_ -c "ALTER SYSTEM SET compact.auto_compact = on" -c "SELECT pg_reload_conf()" >/dev/null; sleep 1; }
 auto_off() { psql_ -c "ALTER SYSTEM SET compact.auto_compact = off" -c "SELECT pg_reload_conf()" >/dev/null; sleep 1; }
