@@ -162,3 +162,17 @@ SELECT count(*) <= 70 AS few_locks FROM pg_locks
 SELECT count(*), sum(id) FROM many;
 COMMIT;
 SELECT count(*), sum(id) FROM many;
+
+-- a statement that reads the transaction's own buffered rows while its
+-- inserts grow the buffer and write it out
+CREATE TABLE selfread (id int, k int, t text) USING compact;
+SET compact.write_buffer_size = '1MB';
+BEGIN;
+INSERT INTO selfread SELECT g, g % 10, repeat(md5(g::text), 20) FROM generate_series(1, 1000) g;
+INSERT INTO selfread SELECT id, k, t FROM selfread WHERE k < 8;
+UPDATE selfread SET t = t || 'x' WHERE k < 8;
+SELECT count(*), sum(length(t)), count(DISTINCT t) FROM selfread;
+COMMIT;
+SELECT count(*), sum(length(t)), count(DISTINCT t) FROM selfread;
+RESET compact.write_buffer_size;
+DROP TABLE selfread;

@@ -383,8 +383,16 @@ ScanLoadBatch(CompactScanDesc scan, int rg)
 		{
 			if (a < seg->natts)
 			{
-				scan->values[a] = seg->values[a];
-				scan->isnull[a] = seg->isnull[a];
+				/*
+				 * A copy of the arrays: rows this statement inserts into the
+				 * same segment may grow (reallocate) them while we read.  The
+				 * values they point to stay put: the arena only adds blocks,
+				 * and our pin keeps the segment's memory after a flush.
+				 */
+				scan->values[a] = palloc(sizeof(Datum) * Max(scan->batch_rows, 1));
+				scan->isnull[a] = palloc(sizeof(bool) * Max(scan->batch_rows, 1));
+				memcpy(scan->values[a], seg->values[a], sizeof(Datum) * scan->batch_rows);
+				memcpy(scan->isnull[a], seg->isnull[a], sizeof(bool) * scan->batch_rows);
 			}
 			else
 			{
