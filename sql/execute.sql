@@ -73,3 +73,15 @@ SELECT count(*) FROM users;
 RESET search_path;
 DROP SCHEMA app CASCADE;
 DROP TABLE users_heap;
+
+-- operators and casts in the WHERE expression (the statement lexer reads
+-- every token PostgreSQL's does)
+CREATE TABLE casts (id int, k bigint, v text) USING compact;
+INSERT INTO casts SELECT g, g, 'v' || g FROM generate_series(1, 100) g;
+INSERT INTO casts SELECT g, g, 'v' || g FROM generate_series(101, 200) g;
+SELECT command, fragments_before, fragments_after
+  FROM compact.execute('COMPACT TABLE casts WHERE k = 68::bigint');
+SELECT command, fragments_before, fragments_after
+  FROM compact.execute('COMPACT TABLE casts ORDER BY (k DESC NULLS LAST) WHERE id >= 1.5 AND v::text <> ''x'' AND id IN (1, 2) OR k BETWEEN 1 AND 2 OR v ~~ ''v1%''');
+SELECT count(*), sum(id) FROM casts;
+DROP TABLE casts;

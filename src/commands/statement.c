@@ -67,6 +67,19 @@ SyntaxErrorCallback(void *arg)
 	}
 }
 
+/*
+ * Is a token type a keyword's?  Only then is yylval.keyword set: operators
+ * such as "::" leave yylval alone.
+ */
+static bool
+IsKeywordToken(int type)
+{
+	for (int i = 0; i < ScanKeywords.num_keywords; i++)
+		if (ScanKeywordTokens[i] == type)
+			return true;
+	return false;
+}
+
 static void
 TokenStreamInit(TokenStream *ts, const char *source, const char *what)
 {
@@ -105,13 +118,8 @@ TokenStreamInit(TokenStream *ts, const char *source, const char *what)
 		tok->text = NULL;
 		if (type == IDENT)
 			tok->text = pstrdup(yylval.str);
-		else if (type >= 255 && type != ICONST && type != PARAM)
-		{
-			int			kw = ScanKeywordLookup(yylval.keyword, &ScanKeywords);
-
-			if (kw >= 0 && ScanKeywordTokens[kw] == type)
-				tok->text = pstrdup(yylval.keyword);
-		}
+		else if (IsKeywordToken(type))
+			tok->text = pstrdup(yylval.keyword);
 		if (type == 0)
 			break;
 	}
