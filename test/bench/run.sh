@@ -262,9 +262,20 @@ compaction_case() {	# case rows fragments prepare(both) compact(sql) peername pe
 	report "$1" "$last_compact" "$6" "$(median "${hq[@]}")"
 	echo "$1: $(psql_ -At -c "SELECT count(*) || ' fragments, ' || pg_size_pretty(sum(bytes)) FROM compact.fragments WHERE relation = 'cc'::regclass") after"
 }
+# peak RSS of the backend that runs a compaction (VmHWM of a fresh session:
+# its private memory plus the shared buffers it touched), against the
+# memory limit (maintenance_work_mem) plus 64 MB
+peak_rss() {	# case rows fragments compact(sql)
+	local kb limit
+	fragmented cc "$2" "$3"
+	kb=$(psql_ -At -c "${4//TBL/cc}" -c "SELECT (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\s+(\d+)'))[1]")
+	limit=$(psql_ -At -c "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'")
+	echo "$1: peak RSS of the compacting backend $((kb / 1024)) MB (limit: maintenance_work_mem $((limit / 1024)) MB + 64 MB: $([ "$kb" -le $((limit + 65536)) ] && echo met || echo not met))"
+}
 if want merge; then
 	need_loaded
 	compaction_case merge "$ROWS" 100 "" "VACUUM (COMPACT) TBL" "vacuum_full" "VACUUM FULL TBL"
+	peak_rss merge "$ROWS" 100 "VACUUM (COMPACT) TBL"
 	lancedb_peer merge "$ROWS" 100 merge
 fi
 if want delete_materialize; then
@@ -320,6 +331,7 @@ if want sort || want range_sorted; then
 		echo "sort: duckdb Parquet sorted by (user_id, ts), zstd: $(mb "$duck_bytes"); $duck_runs"
 	fi
 	cc_query range_sorted "SELECT count(*), sum(amount) FROM TBL WHERE user_id BETWEEN 50000 AND 50999"
+	want sort && peak_rss sort "$ROWS" 10 "VACUUM (COMPACT, ORDER_BY 'user_id, ts') TBL"
 fi
 for c in zorder_1m hilbert_1m; do
 	want "$c" || continue
