@@ -303,6 +303,18 @@ if want sort || want range_sorted; then
 	compaction_case sort "$ROWS" 10 "" \
 		"VACUUM (COMPACT, ORDER_BY 'user_id, ts') TBL" "cluster" \
 		"CLUSTER TBL USING TBL_user_id_ts_idx" "" "CREATE INDEX ON TBL (user_id, ts)"
+	if want sort; then
+		# heap's other way to a sorted copy: CREATE TABLE AS ... ORDER BY
+		aq=()
+		for i in $(seq 0 "$REPS"); do
+			psql_ -c "DROP TABLE IF EXISTS cc_ctas" >/dev/null
+			a=$(timed "CREATE TABLE cc_ctas AS SELECT * FROM cc_heap ORDER BY user_id, ts")
+			[ "$i" -eq 0 ] || aq+=("$a")
+		done
+		psql_ -c "DROP TABLE IF EXISTS cc_ctas" >/dev/null
+		report sort "$last_compact" heap "$(median "${aq[@]}")"
+		echo "sort: heap peer is CREATE TABLE AS ... ORDER BY user_id, ts"
+	fi
 	if want sort && peer_ok sort pg_repack; then
 		# pg_repack needs a primary key (or a unique not-null index): its twin
 		# has one on id and no other index. No warm-up (each run copies the
