@@ -13,7 +13,7 @@ export PG_CONFIG
 
 PGXS_MAKE = $(MAKE) --no-print-directory -f $(CURDIR)/Makefile.pgxs PG_CONFIG=$(PG_CONFIG)
 
-.PHONY: all deps build install check installcheck demo bench stress clean
+.PHONY: all deps build install check installcheck demo bench stress clean fuzz check-sanitize
 
 all: build
 
@@ -54,3 +54,11 @@ stress: install
 
 clean:
 	-$(PGXS_MAKE) clean
+
+# libFuzzer targets (test/fuzz/README.md): FUZZ_SECONDS per target, default 600
+fuzz:
+	scripts/fuzz.sh
+
+# the regression suite against an AddressSanitizer/UBSan build; installs it
+check-sanitize:
+	scripts/check-sanitize.sh

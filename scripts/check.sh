@@ -32,7 +32,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 command -v "$PG_CONFIG" >/dev/null 2>&1 || { echo "check: pg_config not found: $PG_CONFIG" >&2; exit 2; }
 bindir=$("$PG_CONFIG" --bindir)
 pkglibdir=$("$PG_CONFIG" --pkglibdir)
-SUITES=${SUITES:-regress isolation tap}
+SUITES=${SUITES:-regress isolation tap fuzz}
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}
 
 if [ ! -f "$pkglibdir/compact.so" ]; then
@@ -60,7 +60,7 @@ fi
 tar -C "$root" -cf - \
 	--exclude=./.git --exclude=./results --exclude=./output_iso \
 	--exclude='./tmp_check*' --exclude=./log --exclude='./regression.*' \
-	--exclude=./test/bench/data --exclude=node_modules \
+	--exclude=./test/bench/data --exclude=node_modules --exclude=./test/fuzz/build \
 	--exclude='*.o' --exclude='*.bc' --exclude='*.so' . | tar -C "$work" -xf -
 chmod 755 "$work"
 [ ${#as_user[@]} -eq 0 ] || chown -R "$CHECK_USER:" "$work"
@@ -203,6 +203,16 @@ for suite in $SUITES; do
 				for f in "$work"/tmp_check/log/"${n}"_*.log; do show "$f" 60; done
 			done
 		fi
+		;;
+	fuzz)
+		# a short run of the libFuzzer targets (make fuzz runs them longer)
+		tests=2
+		echo "=== fuzz: $tests targets, ${CHECK_FUZZ_SECONDS:-60} s each ==="
+		FUZZ_SECONDS=${CHECK_FUZZ_SECONDS:-60} timeout --kill-after=30 "$SUITE_TIMEOUT" \
+			"$root/scripts/fuzz.sh" 2>&1 | tee "$log"
+		rc=${PIPESTATUS[0]}
+		pass=$(sed -n '/=== fuzz summary ===/,$p' "$log" | grep -cE '^[a-z]+ +PASS' || true)
+		fail=$((tests - pass))
 		;;
 	*)
 		echo "check: unknown suite $suite" >&2
