@@ -91,15 +91,18 @@ DeletionCorrupted(const char *what)
 			 errdetail("%s", what)));
 }
 
-static const DeletionHeader *
-DeletionHeaderCheck(bytea *data)
+/*
+ * Check a stored vector and copy its header into *hdr (the data may be
+ * unaligned: a short varlena straight from a heap tuple).  Returns the body.
+ */
+static const char *
+DeletionHeaderCheck(bytea *data, DeletionHeader *hdr)
 {
 	Size		len = VARSIZE_ANY_EXHDR(data);
-	const DeletionHeader *hdr;
 
 	if (len < sizeof(DeletionHeader))
 		DeletionCorrupted("The value is shorter than its header.");
-	hdr = (const DeletionHeader *) VARDATA_ANY(data);
+	memcpy(hdr, VARDATA_ANY(data), sizeof(DeletionHeader));
 	if (hdr->kind == DV_KIND_LIST)
 	{
 		if (len != sizeof(DeletionHeader) + (Size) hdr->count * sizeof(uint32))
@@ -112,13 +115,16 @@ DeletionHeaderCheck(bytea *data)
 	}
 	else
 		DeletionCorrupted("Unknown encoding.");
-	return hdr;
+	return VARDATA_ANY(data) + sizeof(DeletionHeader);
 }
 
 uint32
 DeletionVectorEncodedCount(bytea *data)
 {
-	return DeletionHeaderCheck(data)->count;
+	DeletionHeader hdr;
+
+	(void) DeletionHeaderCheck(data, &hdr);
+	return hdr.count;
 }
 
 /*
@@ -128,8 +134,9 @@ DeletionVectorEncodedCount(bytea *data)
 void
 DeletionVectorMerge(DeletionVector *dv, bytea *data)
 {
-	const DeletionHeader *hdr = DeletionHeaderCheck(data);
-	const char *body = (const char *) hdr + sizeof(DeletionHeader);
+	DeletionHeader header;
+	const DeletionHeader *hdr = &header;
+	const char *body = DeletionHeaderCheck(data, &header);
 
 	if (hdr->nrows != dv->nrows)
 		DeletionCorrupted("The vector does not match the fragment's row count.");

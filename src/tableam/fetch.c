@@ -92,10 +92,12 @@ DeletionCacheMatches(Oid relnode, const FragmentMeta *meta, Snapshot snapshot)
 		DvCache->xcnt == snapshot->xcnt &&
 		DvCache->subxcnt == snapshot->subxcnt &&
 		DvCache->suboverflowed == snapshot->suboverflowed &&
-		memcmp(DvCache->xip, snapshot->xip,
-			   sizeof(TransactionId) * snapshot->xcnt) == 0 &&
-		memcmp(DvCache->subxip, snapshot->subxip,
-			   sizeof(TransactionId) * Max(snapshot->subxcnt, 0)) == 0;
+		(snapshot->xcnt == 0 ||
+		 memcmp(DvCache->xip, snapshot->xip,
+				sizeof(TransactionId) * snapshot->xcnt) == 0) &&
+		(snapshot->subxcnt <= 0 ||
+		 memcmp(DvCache->subxip, snapshot->subxip,
+				sizeof(TransactionId) * snapshot->subxcnt) == 0);
 }
 
 /* The deletion vector of a fragment as a snapshot sees it (NULL: none). */
@@ -129,7 +131,8 @@ FetchDeletions(Relation rel, const FragmentMeta *meta, Snapshot snapshot)
 	dc->subxcnt = snapshot->subxcnt;
 	dc->suboverflowed = snapshot->suboverflowed;
 	dc->xip = palloc(sizeof(TransactionId) * Max(snapshot->xcnt, 1));
-	memcpy(dc->xip, snapshot->xip, sizeof(TransactionId) * snapshot->xcnt);
+	if (snapshot->xcnt > 0)
+		memcpy(dc->xip, snapshot->xip, sizeof(TransactionId) * snapshot->xcnt);
 	dc->subxip = palloc(sizeof(TransactionId) * Max(snapshot->subxcnt, 1));
 	if (snapshot->subxcnt > 0)
 		memcpy(dc->subxip, snapshot->subxip, sizeof(TransactionId) * snapshot->subxcnt);
