@@ -93,3 +93,16 @@ SELECT id FROM parent WHERE id = 1 FOR UPDATE;
 SELECT id FROM parent WHERE id = 2 FOR SHARE;
 SELECT id FROM parent WHERE id <= 4 FOR KEY SHARE SKIP LOCKED;
 COMMIT;
+
+-- enable_seqscan = off keeps the planner off CompactScan, a scan of the
+-- whole table, when an index can answer
+CREATE TABLE seqoff (id int, v text) USING compact;
+INSERT INTO seqoff SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+CREATE INDEX seqoff_id ON seqoff (id);
+ANALYZE seqoff;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM seqoff WHERE id BETWEEN 100 AND 20000;
+SELECT count(*) FROM seqoff WHERE id BETWEEN 100 AND 20000;
+RESET enable_seqscan;
+EXPLAIN (COSTS OFF) SELECT id FROM seqoff WHERE id BETWEEN 100 AND 20000;
+DROP TABLE seqoff;

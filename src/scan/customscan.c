@@ -321,8 +321,9 @@ compact_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 			path->path.rows = clamp_row_est(path->path.rows / divisor);
 		path->path.pathkeys = NIL;
 		/* only the needed columns of the fragments that may match */
-		path->path.startup_cost = qpqual_cost.startup;
-		path->path.total_cost = qpqual_cost.startup +
+		/* a scan of the whole table: enable_seqscan = off applies to it */
+		path->path.startup_cost = qpqual_cost.startup + (enable_seqscan ? 0 : disable_cost);
+		path->path.total_cost = path->path.startup_cost +
 			(seq_page_cost * rel->pages * colfrac * rowfrac +
 			 cpu_per_tuple * rel->tuples * rowfrac) / divisor;
 		path->flags = 0;
