@@ -238,6 +238,17 @@ compact_execute(PG_FUNCTION_ARGS)
 	return ResultDatum(fcinfo, &total, parsed.command);
 }
 
+static void JobNotFound(int64 job_id) pg_attribute_noreturn();
+
+static void
+JobNotFound(int64 job_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("compaction job " INT64_FORMAT " does not exist", job_id),
+			 errhint("See compact.compaction_jobs for the jobs of this database.")));
+}
+
 static void
 CheckJobOwner(Oid relid, int64 job_id, const char *action)
 {
@@ -268,10 +279,7 @@ compact_cancel_job(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("compaction job " INT64_FORMAT " has finished", job_id),
 					 errhint("Only queued and running jobs can be cancelled.")));
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("compaction job " INT64_FORMAT " does not exist", job_id),
-				 errhint("See compact.compaction_jobs for the jobs of this database.")));
+		JobNotFound(job_id);
 	}
 	LWLockAcquire(CompactJobs->lock, LW_SHARED);
 	job = CompactJobs->jobs[slot];
@@ -315,10 +323,7 @@ compact_run_job(PG_FUNCTION_ARGS)
 	else
 		relid = HistoryRelid(job_id);
 	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("compaction job " INT64_FORMAT " does not exist", job_id),
-				 errhint("See compact.compaction_jobs for the jobs of this database.")));
+		JobNotFound(job_id);
 	if (status == JOB_STARTING || status == JOB_RUNNING)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -331,7 +336,7 @@ compact_run_job(PG_FUNCTION_ARGS)
 				 errhint("The table was dropped after the job ran.")));
 	CheckJobOwner(relid, job_id, "run");
 
-	if (status == JOB_QUEUED && JobClaimQueued(slot, job_id))
+	if (status == JOB_QUEUED && JobClaim(slot, job_id, JOB_QUEUED, NULL))
 	{
 		/* the queued job itself, as a worker would run it */
 		rel = CompactionOpenTable(relid, false);

@@ -151,15 +151,15 @@ HistoryPersistFinished(void)
 	for (int i = 0; i < COMPACT_MAX_JOBS; i++)
 	{
 		CompactJob *job = &CompactJobs->jobs[i];
-		bool		todo;
+		bool		unwritten;
 
 		LWLockAcquire(CompactJobs->lock, LW_SHARED);
-		todo = job->dboid == MyDatabaseId && !job->persisted &&
+		unwritten = job->dboid == MyDatabaseId && !job->persisted &&
 			job->held_by == 0 &&
 			(job->status == JOB_DONE || job->status == JOB_FAILED ||
 			 job->status == JOB_CANCELLED);
 		LWLockRelease(CompactJobs->lock);
-		if (todo)
+		if (unwritten)
 			HistoryWrite(i);
 	}
 }

@@ -318,24 +318,28 @@ JobMarkPersisted(int slot)
 }
 
 /*
- * Take a queued job to run it in this backend (compact.run_job).  Returns
- * false if it is not queued (any more).
+ * Take a job of this database that is in state "from" (STARTING: the worker
+ * the launcher started for it; QUEUED: compact.run_job) to run it in this
+ * backend; a copy of its slot goes to *copy if not NULL.  Returns false if
+ * the job is not in that state (any more).
  */
 bool
-JobClaimQueued(int slot, int64 job_id)
+JobClaim(int slot, int64 job_id, JobStatus from, CompactJob *copy)
 {
 	CompactJob *job = &CompactJobs->jobs[slot];
 	bool		ok;
 
 	LWLockAcquire(CompactJobs->lock, LW_EXCLUSIVE);
 	ok = job->job_id == job_id && job->dboid == MyDatabaseId &&
-		job->status == JOB_QUEUED && !job->held;
+		job->status == from && !job->held;
 	if (ok)
 	{
 		job->status = JOB_RUNNING;
 		job->pid = MyProcPid;
 		job->started_at = GetCurrentTimestamp();
 		strlcpy(job->phase, "starting", sizeof(job->phase));
+		if (copy)
+			*copy = *job;
 	}
 	LWLockRelease(CompactJobs->lock);
 	return ok;

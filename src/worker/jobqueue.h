@@ -133,7 +133,7 @@ extern void JobWakeLauncher(void);
 extern void JobRunManual(const CompactionRequest *request, CompactionResult *result);
 extern void JobRunInSlot(int slot, const CompactionRequest *request,
 						 CompactionResult *result);
-extern bool JobClaimQueued(int slot, int64 job_id);
+extern bool JobClaim(int slot, int64 job_id, JobStatus from, CompactJob *copy);
 extern JobStatus JobCancel(int slot, int64 job_id);
 extern void DebtUpdate(Oid relid, const CompactionPlan *plan);
 extern void DebtNoteFailure(Oid relid, bool failed);

@@ -249,28 +249,6 @@ WorkerYield(void)
 	INSTR_TIME_SET_CURRENT(BusySince);
 }
 
-/* Take the job the launcher started us for; false if it is gone. */
-static bool
-ClaimJob(int slot, int64 job_id, CompactJob *copy)
-{
-	CompactJob *job = &CompactJobs->jobs[slot];
-	bool		ok;
-
-	LWLockAcquire(CompactJobs->lock, LW_EXCLUSIVE);
-	ok = job->job_id == job_id && job->dboid == MyDatabaseId &&
-		job->status == JOB_STARTING;
-	if (ok)
-	{
-		job->status = JOB_RUNNING;
-		job->pid = MyProcPid;
-		job->started_at = GetCurrentTimestamp();
-		strlcpy(job->phase, "starting", sizeof(job->phase));
-		*copy = *job;
-	}
-	LWLockRelease(CompactJobs->lock);
-	return ok;
-}
-
 /* Is the job still wanted?  Returns the table's owner, or InvalidOid. */
 static Oid
 JobStillWanted(Oid relid)
@@ -309,7 +287,7 @@ RunJob(int slot, int64 job_id)
 	char	   *volatile error = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	if (!ClaimJob(slot, job_id, &job))
+	if (!JobClaim(slot, job_id, JOB_STARTING, &job))
 		return;
 	pgstat_report_activity(STATE_RUNNING, "compact: compaction job");
 
