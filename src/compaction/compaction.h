@@ -75,6 +75,8 @@ typedef struct CompactionRequest
 	bool		include_own;	/* plan the current transaction's fragments
 								 * too (commit-time trigger check only) */
 	bool		own_transactions;	/* commit after each group */
+	bool		background;		/* never queue for a row lock while holding
+								 * the table (a background worker) */
 	const char *trigger;		/* "manual" or "auto" */
 } CompactionRequest;
 

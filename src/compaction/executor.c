@@ -161,7 +161,7 @@ CarryDeletions(GroupRun *gs)
 	int64		cap = 0;
 	int64		i = 0;
 
-	CompactLockAllFragments(gs->rel);
+	CompactLockAllFragments(gs->rel, !gs->request->background);
 	for (int s = 0; s < gs->nsources; s++)
 	{
 		DeletionVector *now = DeletionLoad(relnode, gs->sources[s], SnapshotSelf);

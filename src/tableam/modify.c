@@ -28,11 +28,13 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/wait_event.h"
 
 #include "format/files.h"
 #include "format/rowmap.h"
@@ -151,14 +153,32 @@ CompactTryLockFragment(Relation rel, int64 fragment_id)
  * Take every row lock of a table at once (a compaction about to commit),
  * waiting for the transactions that delete, update or lock its rows, and
  * keeping new ones out until the end of the transaction.
+ *
+ * Without wait (a background worker) we poll instead of joining the lock's
+ * queue.  A transaction holding row locks may go on to wait for the table
+ * lock the compaction holds (CREATE INDEX, ALTER TABLE, ...); queued, we
+ * would be a deadlock that the transaction could lose.  Polling, we are
+ * only in its way, and being marked as autovacuum is, the deadlock checker
+ * has us cancelled after deadlock_timeout, as it does autovacuum.
  */
 void
-CompactLockAllFragments(Relation rel)
+CompactLockAllFragments(Relation rel, bool wait)
 {
 	LOCKTAG		tag;
 
 	FragmentLockTag(&tag, rel, ALL_FRAGMENTS);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	if (wait)
+	{
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		return;
+	}
+	while (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_LOCK | LOCKTAG_ADVISORY);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /* Acquire a lock tag, or say why not. */
@@ -338,7 +358,9 @@ FollowRowMap(Relation rel, LockedFragment *lf, int64 *rownum)
  * Delete a row (or, with mode LockTupleExclusive from UPDATE, its old
  * version): the shared code of tuple_delete and tuple_update.  If a
  * compaction moved the row, its copy is deleted instead, and *deleted says
- * which row number that was.
+ * which row number that was; the row numbers passed on the way get alias
+ * entries, so that this transaction's snapshot, which may still read the
+ * replaced fragments, no longer sees the row there.
  */
 TM_Result
 CompactDeleteRow(Relation rel, int64 rownum, CommandId cid, Snapshot snapshot,
@@ -349,6 +371,10 @@ CompactDeleteRow(Relation rel, int64 rownum, CommandId cid, Snapshot snapshot,
 	CommandId	cmax;
 	LockedFragment *lf;
 	bool		first = true;
+	int64		before;
+	int64	   *passed = NULL;	/* row numbers a compaction moved */
+	int			npassed = 0;
+	int			maxpassed = 0;
 
 	for (;;)
 	{
@@ -382,11 +408,23 @@ CompactDeleteRow(Relation rel, int64 rownum, CommandId cid, Snapshot snapshot,
 			return TM_Updated;
 		}
 		first = false;
+		before = rownum;
 		if (!FollowRowMap(rel, lf, &rownum))
 			break;
+		if (npassed == maxpassed)
+		{
+			maxpassed = Max(4, maxpassed * 2);
+			passed = passed ? repalloc(passed, sizeof(int64) * maxpassed) :
+				palloc(sizeof(int64) * maxpassed);
+		}
+		passed[npassed++] = before;
 	}
 
-	WriteStatePendingDelete(rel->rd_node, rownum, cid);
+	WriteStatePendingDelete(rel->rd_node, rownum, cid, false);
+	for (int i = 0; i < npassed; i++)
+		WriteStatePendingDelete(rel->rd_node, passed[i], cid, true);
+	if (passed)
+		pfree(passed);
 	*deleted = rownum;
 	return TM_Ok;
 }

@@ -137,7 +137,7 @@ compact_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 {
 	if (!succeeded)
 		WriteStatePendingDelete(rel->rd_node, CompactTidToRowNumber(&slot->tts_tid),
-								GetCurrentCommandId(true));
+								GetCurrentCommandId(true), false);
 }
 
 static void

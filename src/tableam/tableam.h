@@ -116,7 +116,7 @@ extern List *WriteStateSegments(RelFileNode node);
 extern void WriteSegmentUnpin(WriteSegment *seg);
 extern WriteSegment *WriteStateFindRow(RelFileNode node, int64 rownum);
 extern bool WriteStatePendingDelete(RelFileNode node, int64 rownum,
-									CommandId cid);
+									CommandId cid, bool alias);
 extern bool WriteStateIsDeleted(RelFileNode node, int64 rownum,
 								Snapshot snapshot, CommandId *cmax);
 extern bool WriteStateHasDeletes(RelFileNode node);
@@ -139,7 +139,7 @@ extern TM_Result compact_tuple_lock(Relation rel, ItemPointer tid,
 									LockWaitPolicy wait_policy, uint8 flags,
 									TM_FailureData *tmfd);
 extern bool CompactTryLockFragment(Relation rel, int64 fragment_id);
-extern void CompactLockAllFragments(Relation rel);
+extern void CompactLockAllFragments(Relation rel, bool wait);
 extern void ModifyStateReset(void);
 extern void ModifyStateSubXact(bool commit, SubTransactionId mysubid,
 							   SubTransactionId parentsubid);

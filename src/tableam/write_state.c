@@ -79,6 +79,7 @@ typedef struct PendingDelete
 	CommandId	cid;
 	SubTransactionId subid;
 	int64		successor;		/* new version's row number, or -1 */
+	bool		alias;			/* only hides a row a compaction copied */
 } PendingDelete;
 
 /* the shared reservation table */
@@ -669,9 +670,15 @@ PendingKey(PendingDeleteKey *key, RelFileNode node, int64 rownum)
 /*
  * Record that the current command deletes a row.  Returns false if this
  * transaction had already deleted it.
+ *
+ * An alias entry deletes nothing: it hides from this transaction a row of a
+ * fragment that a compaction replaced after our snapshot was taken, whose
+ * copy the command deleted (the copy gets the real entry).  Our snapshot
+ * still reads the old fragment, and must not see the row there either.
  */
 bool
-WriteStatePendingDelete(RelFileNode node, int64 rownum, CommandId cid)
+WriteStatePendingDelete(RelFileNode node, int64 rownum, CommandId cid,
+						bool alias)
 {
 	RelWriteState *rs = GetRelState(node, true);
 	PendingDeleteKey key;
@@ -685,6 +692,7 @@ WriteStatePendingDelete(RelFileNode node, int64 rownum, CommandId cid)
 	pd->cid = cid;
 	pd->subid = GetCurrentSubTransactionId();
 	pd->successor = -1;
+	pd->alias = alias;
 	rs->ndeletes++;
 	return true;
 }
@@ -770,7 +778,7 @@ FlushDeletes(RelWriteState *rs)
 	hash_seq_init(&status, PendingDeletes);
 	while ((pd = hash_seq_search(&status)) != NULL)
 	{
-		if (!RelFileNodeEquals(pd->key.node, rs->node))
+		if (!RelFileNodeEquals(pd->key.node, rs->node) || pd->alias)
 			continue;
 		rows[n].rownum = pd->key.rownum;
 		rows[n].successor = pd->successor;

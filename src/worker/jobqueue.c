@@ -378,6 +378,18 @@ JobCancel(int slot, int64 job_id)
 	return status;
 }
 
+/* Did compact.cancel_job() ask the running job in this slot to stop? */
+bool
+JobCancelRequested(int slot)
+{
+	bool		requested;
+
+	LWLockAcquire(CompactJobs->lock, LW_SHARED);
+	requested = CompactJobs->jobs[slot].cancel_requested;
+	LWLockRelease(CompactJobs->lock);
+	return requested;
+}
+
 /* A manual job, running in this backend from now on; -1 if no slot. */
 int
 JobBeginManual(Oid relid, const char *strategy)
@@ -474,6 +486,32 @@ JobFree(int slot)
 	LWLockAcquire(CompactJobs->lock, LW_EXCLUSIVE);
 	CompactJobs->jobs[slot].status = JOB_FREE;
 	LWLockRelease(CompactJobs->lock);
+}
+
+/*
+ * A database is gone: free its jobs' slots, but those of workers still
+ * starting or running (they are freed once their worker has stopped).
+ * Returns how many of those remain.
+ */
+int
+JobForgetDatabase(Oid dboid)
+{
+	int			remaining = 0;
+
+	LWLockAcquire(CompactJobs->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < COMPACT_MAX_JOBS; i++)
+	{
+		CompactJob *job = &CompactJobs->jobs[i];
+
+		if (job->status == JOB_FREE || job->dboid != dboid)
+			continue;
+		if (job->status == JOB_STARTING || job->status == JOB_RUNNING)
+			remaining++;
+		else
+			job->status = JOB_FREE;
+	}
+	LWLockRelease(CompactJobs->lock);
+	return remaining;
 }
 
 void

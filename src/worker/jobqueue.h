@@ -128,6 +128,7 @@ extern void JobSetCurrent(int slot);
 extern void JobFinish(int slot, const CompactionResult *result, JobStatus status,
 					  const char *error);
 extern void JobFree(int slot);
+extern int	JobForgetDatabase(Oid dboid);
 extern void JobMarkPersisted(int slot);
 extern void JobWakeLauncher(void);
 extern void JobRunManual(const CompactionRequest *request, CompactionResult *result);
@@ -135,6 +136,7 @@ extern void JobRunInSlot(int slot, const CompactionRequest *request,
 						 CompactionResult *result);
 extern bool JobClaim(int slot, int64 job_id, JobStatus from, CompactJob *copy);
 extern JobStatus JobCancel(int slot, int64 job_id);
+extern bool JobCancelRequested(int slot);
 extern void DebtUpdate(Oid relid, const CompactionPlan *plan);
 extern void DebtNoteFailure(Oid relid, bool failed);
 extern TimestampTz DebtRetryAfter(Oid relid);

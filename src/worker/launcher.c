@@ -135,7 +135,8 @@ ListDatabases(void)
 	{
 		LauncherDb *db = lfirst(lc);
 
-		if (!db->seen && db->scan == NULL)
+		/* a dropped database: forget it once its workers have stopped */
+		if (!db->seen && db->scan == NULL && JobForgetDatabase(db->dboid) == 0)
 		{
 			Databases = foreach_delete_current(Databases, lc);
 			pfree(db);
@@ -521,6 +522,10 @@ CompactLauncherRegister(void)
 	JobQueueShmemRequest();
 	TriggerInit();
 	compact_commit_hook = TriggerNoteCommit;
+
+	/* pg_upgrade's servers restore schemas only: nothing to compact */
+	if (IsBinaryUpgrade)
+		return;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;

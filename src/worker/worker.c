@@ -45,6 +45,7 @@
 #include "portability/instr_time.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
@@ -320,6 +321,7 @@ RunJob(int slot, int64 job_id)
 		Relation	rel = CompactionOpenTable(job.relid, false);
 
 		TriggerRequest(&request, rel);
+		request.background = true;
 		relation_close(rel, NoLock);
 		JobSetCurrent(slot);
 		INSTR_TIME_SET_CURRENT(BusySince);
@@ -336,15 +338,26 @@ RunJob(int slot, int64 job_id)
 		JobSetCurrent(-1);
 		compaction_yield_hook = NULL;
 		MemoryContextSwitchTo(cxt);
+		/* the whole report (detail, context) goes to the server log */
+		EmitErrorReport();
 		edata = CopyErrorData();
 		FlushErrorState();
 		status = edata->sqlerrcode == ERRCODE_QUERY_CANCELED ? JOB_CANCELLED : JOB_FAILED;
 		error = edata->message;
+
+		/*
+		 * A cancel nobody asked for through compact.cancel_job(): another
+		 * session waited for a lock we held (see CompactLockAllFragments)
+		 * or an administrator cancelled us.  Like autovacuum we give way;
+		 * the next scan or commit queues the table again.
+		 */
+		if (status == JOB_CANCELLED && !JobCancelRequested(slot))
+			error = "gave way: another session needed a lock the job held, or the job's process was sent a query cancel";
 		ereport(LOG,
 				(errmsg("compaction job " INT64_FORMAT " of relation %u %s: %s",
 						job_id, job.relid,
 						status == JOB_CANCELLED ? "was cancelled" : "failed",
-						edata->message)));
+						error)));
 		AbortOutOfAnyTransaction();
 	}
 	PG_END_TRY();
@@ -374,6 +387,16 @@ CompactWorkerMain(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * Be treated as autovacuum: a session that waits for a lock we hold has
+	 * us cancelled after deadlock_timeout instead of waiting out the job,
+	 * and DROP DATABASE terminates us instead of failing.
+	 */
+	LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+	MyProc->statusFlags |= PROC_IS_AUTOVACUUM;
+	ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+	LWLockRelease(ProcArrayLock);
 
 	if (slot < 0)
 		ScanDatabase();

@@ -7,7 +7,8 @@
 # created after start-up.  A worker killed with kill -9 leaves the table
 # intact, its job failed, and a retry finishes the work; history survives a
 # restart; cancel_job stops a running job, and only the table's owner may
-# call it.  Inserts go on while a big background compaction runs.
+# call it.  A job gives way to a session that needs its table lock, and to
+# DROP DATABASE.  Inserts go on while a big background compaction runs.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -227,6 +228,75 @@ wait_for('postgres',
 	'the jobs of the dropped and the truncated table to vanish');
 is($node->safe_psql('postgres', "SELECT count(*) FROM compact.fragments WHERE relation = 'e'::regclass"),
 	'0', 'the truncated table was left alone');
+
+# a session holds a row lock, the job waits for it at its commit, then the
+# session needs the table lock the job holds (CREATE INDEX): like autovacuum
+# the job gives way after deadlock_timeout; the session sees no deadlock
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM SET deadlock_timeout = '100ms';
+	SELECT pg_reload_conf();
+	CREATE TABLE y (id int, k int) USING compact WITH (compact_threshold_files = 5);
+	INSERT INTO y SELECT g, g % 10 FROM generate_series(1, 10) g;
+});
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN');
+$holder->query_safe('DELETE FROM y WHERE id = 1');
+$node->safe_psql('postgres',
+	"INSERT INTO y SELECT g, g % 10 FROM generate_series($_ * 10 + 1, $_ * 10 + 10) g")
+  for 1 .. 4;
+wait_for('postgres', q{
+	SELECT count(*) = 1 FROM pg_stat_activity
+	 WHERE backend_type = 'compact worker' AND wait_event = 'advisory'},
+	'the job to wait for the row lock at its commit');
+my $yjob = $node->safe_psql('postgres',
+	"SELECT job_id FROM compact.compaction_jobs WHERE \"table\" = 'y'::regclass AND compaction_status = 'running'");
+my (undef, $failed) = $holder->query('CREATE INDEX y_k ON y (k)');
+is($failed, 0, 'the session takes the table lock without a deadlock');
+$holder->query_safe('COMMIT');
+$holder->quit;
+wait_for('postgres',
+	"SELECT compaction_status = 'cancelled' FROM compact.compaction_jobs WHERE job_id = $yjob",
+	'the job that gave way to be recorded');
+like($node->safe_psql('postgres', "SELECT error FROM compact.compaction_jobs WHERE job_id = $yjob"),
+	qr/gave way: another session needed a lock the job held/, 'with the reason');
+$node->safe_psql('postgres', 'INSERT INTO y VALUES (51, 1)');
+wait_for('postgres',
+	"SELECT count(*) = 1 FROM compact.compaction_jobs WHERE \"table\" = 'y'::regclass AND compaction_status = 'done'",
+	'the next commit to queue the job again and the job to finish');
+is($node->safe_psql('postgres',
+	'SET enable_seqscan = off; SELECT count(*), sum(id) FROM y WHERE k >= 0'),
+	'50|1325', 'every row once, and the index answers');
+ok($node->safe_psql('postgres', "SELECT count(*) FROM compact.fragments WHERE relation = 'y'::regclass") <= 2,
+	'compacted');
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM RESET deadlock_timeout;
+	SELECT pg_reload_conf();
+});
+
+# DROP DATABASE while one of its jobs runs: the job's worker is terminated,
+# as autovacuum's would be, instead of DROP DATABASE failing
+$node->safe_psql('postgres', q{
+	CREATE DATABASE dropme;
+	ALTER SYSTEM SET compact.cost_delay = 100;
+	ALTER SYSTEM SET compact.cost_limit = 1;
+	SELECT pg_reload_conf();
+});
+$node->safe_psql('dropme', q{
+	CREATE EXTENSION compact;
+	CREATE TABLE s (id int, v text) USING compact WITH (compact_threshold_files = 5);
+});
+$node->safe_psql('dropme',
+	"SET compact.row_group_size = 1000; INSERT INTO s SELECT g, md5(g::text) FROM generate_series($_ * 20000 + 1, $_ * 20000 + 20000) g")
+  for 0 .. 4;
+wait_for('dropme',
+	"SELECT count(*) = 1 FROM compact.compaction_jobs WHERE compaction_status = 'running'",
+	'the job in dropme to run');
+($ret, $stdout, $stderr) = $node->psql('postgres', 'DROP DATABASE dropme');
+is($ret, 0, 'DROP DATABASE succeeds while a job of the database runs');
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM SET compact.cost_delay = 0;
+	SELECT pg_reload_conf();
+});
 
 # inserts go on while a compaction of 3M rows runs ---------------------------
 $node->safe_psql('postgres', q{
