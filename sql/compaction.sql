@@ -118,7 +118,7 @@ SELECT temp_files > :temp_before AS spilled FROM pg_stat_database WHERE datname 
 SELECT (SELECT array_agg(id ORDER BY ctid) FROM big) =
 	   (SELECT array_agg(id ORDER BY f DESC) FROM big) AS sorted,
 	   count(*), count(DISTINCT id) FROM big;
--- within it, the in-memory sort on normalized keys writes no temporary file
+-- within it, the sort on normalized keys writes no temporary file
 SELECT pg_stat_force_next_flush();
 SELECT temp_files AS temp_before FROM pg_stat_database WHERE datname = current_database() \gset
 SELECT rows_rewritten FROM compact.compact_table('big', order_by => 'f, id DESC');
@@ -126,6 +126,24 @@ SELECT pg_stat_force_next_flush();
 SELECT temp_files > :temp_before AS spilled FROM pg_stat_database WHERE datname = current_database();
 SELECT (SELECT array_agg(id ORDER BY ctid) FROM big) =
 	   (SELECT array_agg(id ORDER BY f, id DESC) FROM big) AS sorted;
+-- when the keys fit but the rows do not, several passes over the sources
+-- (about 15 MB of rows in 8 MB): no temporary file either, deleted rows
+-- and NULL keys in their place
+UPDATE big SET t = repeat(t, 6);
+DELETE FROM big WHERE id % 10 = 0;
+UPDATE big SET f = NULL WHERE id % 7 = 0;
+SELECT pg_stat_force_next_flush();
+SELECT temp_files AS temp_before FROM pg_stat_database WHERE datname = current_database() \gset
+SET maintenance_work_mem = '8MB';
+SET client_min_messages = debug1;
+SELECT rows_rewritten FROM compact.compact_table('big', order_by => 'f NULLS FIRST, id DESC');
+RESET client_min_messages;
+RESET maintenance_work_mem;
+SELECT pg_stat_force_next_flush();
+SELECT temp_files > :temp_before AS spilled FROM pg_stat_database WHERE datname = current_database();
+SELECT (SELECT array_agg(id ORDER BY ctid) FROM big) =
+	   (SELECT array_agg(id ORDER BY f NULLS FIRST, id DESC) FROM big) AS sorted,
+	   count(*), count(DISTINCT id), sum(length(t)) FROM big;
 DROP TABLE big;
 
 -- Z-order and Hilbert keep every row

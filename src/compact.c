@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <sys/mman.h>
 
 #include "fmgr.h"
 #include "funcapi.h"
@@ -65,6 +66,39 @@ CompactFaultPoint(const char *name)
 		elog(PANIC, "compact fault point \"%s\" reached", name);
 }
 #endif
+
+/*
+ * Large arrays (write buffers, sort arrays) are touched once, page by page,
+ * right after they are allocated: with 4 kB pages that is a page fault per
+ * 4 kB, which on virtual machines costs more than the work done on the
+ * page (a third of a large sort's time).  Asking for transparent huge
+ * pages makes it one fault per 2 MB.  The advice covers the 2 MB-aligned
+ * middle of the allocation (it is only advice: without THP, or with THP
+ * off, nothing changes).
+ */
+#define HUGE_PAGE_SIZE		((Size) 2 * 1024 * 1024)
+
+static void
+AdviseHugePages(void *pointer, Size size)
+{
+#ifdef MADV_HUGEPAGE
+	uintptr_t	start = TYPEALIGN(HUGE_PAGE_SIZE, (uintptr_t) pointer);
+	uintptr_t	end = TYPEALIGN_DOWN(HUGE_PAGE_SIZE, (uintptr_t) pointer + size);
+
+	if (end > start)
+		(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
+#endif
+}
+
+void *
+CompactAllocLarge(MemoryContext cxt, Size size)
+{
+	void	   *pointer = MemoryContextAllocHuge(cxt, size);
+
+	if (size >= 2 * HUGE_PAGE_SIZE)
+		AdviseHugePages(pointer, size);
+	return pointer;
+}
 
 /* compact.debug_fault_points(): the names, in a COMPACT_DEBUG build only */
 Datum

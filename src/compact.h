@@ -18,6 +18,9 @@ extern int	compact_debug_crash_after_groups;
 /* compact.c */
 extern void _PG_init(void);
 
+/* large arrays, in transparent huge pages where the kernel offers them */
+extern void *CompactAllocLarge(MemoryContext cxt, Size size);
+
 /*
  * Fault points, compiled in only for tests (-DCOMPACT_DEBUG, as "make
  * check" builds): COMPACT_FAULT_POINT("name") crashes the server (PANIC)

@@ -252,7 +252,7 @@ RunGroup(Relation rel, const CompactionRequest *request,
 		gs.deleted[s] = DeletionLoad(rel->rd_node.relNode, meta, snapshot);
 		if (gs.deleted[s])
 			group->deleted += gs.deleted[s]->ndeleted;
-		gs.maps[s] = MemoryContextAllocHuge(CurrentMemoryContext,
+		gs.maps[s] = CompactAllocLarge(CurrentMemoryContext,
 											sizeof(int64) * Max(meta->row_count, 1));
 		for (int64 r = 0; r < meta->row_count; r++)
 			gs.maps[s][r] = -1;
@@ -266,7 +266,7 @@ RunGroup(Relation rel, const CompactionRequest *request,
 			   request->clustering, &indexes);
 	if (request->strategy == COMPACTION_MERGE)
 		KernelMerge(&gs);
-	else if (!KernelSortInMemory(&gs))
+	else if (!KernelSortInPasses(&gs))
 		KernelSortTuplesort(&gs);
 	GroupOutputFinish(&gs.out);
 	GroupIndexesClose(&indexes);

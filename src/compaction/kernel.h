@@ -118,7 +118,7 @@ extern void GroupSourceClose(GroupSource *src);
 extern void KernelMerge(GroupRun *gs);
 
 /* kernel_sort.c */
-extern bool KernelSortInMemory(GroupRun *gs);
+extern bool KernelSortInPasses(GroupRun *gs);
 extern void KernelSortTuplesort(GroupRun *gs);
 
 #endif							/* COMPACT_COMPACTION_KERNEL_H */

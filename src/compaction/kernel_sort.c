@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * kernel_sort.c
- *	  The sort kernels (ORDER BY, Z-order, Hilbert): in memory on normalized
- *	  keys when the rows fit, through PostgreSQL's tuplesort (which spills)
- *	  when they do not.
+ *	  The sort kernels (ORDER BY, Z-order, Hilbert): sorted normalized keys
+ *	  and passes over the sources when the keys fit in memory, PostgreSQL's
+ *	  tuplesort (which spills) when they do not.
  *
  * IDENTIFICATION
  *	  src/compaction/kernel_sort.c
@@ -217,14 +217,13 @@ KernelSortTuplesort(GroupRun *gs)
 }
 
 /*
- * The in-memory sort: decode every live row of the group into column
- * arrays, sort (normalized key, row) pairs, then gather the columns in key
- * order.  Keys are order-preserving 64-bit words: a curve key, or per
- * ORDER BY column an optional NULL-rank word and a value word (integers
- * and date/time types with their sign bit flipped, floats by their IEEE
- * bits, DESC by complement).  Used when every ORDER BY column has such a
- * key and the decoded rows fit in maintenance_work_mem; otherwise KernelSortTuplesort's
- * tuplesort, which spills, does the work.
+ * The sort on normalized keys: (key, row) pairs are sorted, then the rows
+ * are gathered in key order.  Keys are order-preserving 64-bit words: a
+ * curve key, or per ORDER BY column an optional NULL-rank word and a value
+ * word (integers and date/time types with their sign bit flipped, floats by
+ * their IEEE bits, DESC by complement).  Used when every ORDER BY column
+ * has such a key and the keys fit in half of maintenance_work_mem;
+ * otherwise KernelSortTuplesort's tuplesort, which spills, does the work.
  */
 #define FAST_SORT_MAX_COLUMNS	3
 #define FAST_SORT_MAX_WORDS		(2 * FAST_SORT_MAX_COLUMNS)
@@ -315,28 +314,39 @@ NormalizedKey(Oid typid, Datum value)
 	return (uint64) i ^ ((uint64) 1 << 63);
 }
 
-bool
-KernelSortInMemory(GroupRun *gs)
+/*
+ * How sort keys are made: a curve key (one word), or per ORDER BY column a
+ * NULL-rank word when the column may hold NULLs (the sources' statistics
+ * say) and a value word.
+ */
+typedef struct KeyBuilder
+{
+	const CompactionRequest *req;
+	bool		curve;
+	CurveKeyState cks;
+	int			nwords;
+	bool		withnulls[FAST_SORT_MAX_COLUMNS];
+} KeyBuilder;
+
+/* false if some ORDER BY column has no normalized key */
+static bool
+KeyBuilderInit(KeyBuilder *kb, GroupRun *gs)
 {
 	const CompactionRequest *req = gs->request;
-	TupleDesc	desc = RelationGetDescr(gs->rel);
-	int			natts = desc->natts;
-	bool		curve = req->strategy != COMPACTION_SORT;
-	int64		live = gs->group->rows - gs->group->deleted;
-	Size		limit = (Size) maintenance_work_mem * 1024;
-	Size		fixed;
-	MemoryContext datacxt;
-	MemoryContext old;
-	Datum	  **values;
-	bool	  **isnull;
-	int64	   *oldrows;
-	SortEntry  *entries;
-	int64		n = 0;
-	int			nwords = 0;
-	bool		withnulls[FAST_SORT_MAX_COLUMNS];
-	CurveKeyState cks;
 
-	if (!curve)
+	memset(kb, 0, sizeof(KeyBuilder));
+	kb->req = req;
+	kb->curve = req->strategy != COMPACTION_SORT;
+	if (kb->curve)
+	{
+		Oid			typids[COMPACT_MAX_CURVE_COLUMNS];
+
+		for (int k = 0; k < req->nkeys; k++)
+			typids[k] = req->keys[k].typid;
+		CurveKeyInit(&kb->cks, req->strategy == COMPACTION_HILBERT, req->nkeys, typids);
+		kb->nwords = 1;
+	}
+	else
 	{
 		if (req->nkeys > FAST_SORT_MAX_COLUMNS)
 			return false;
@@ -344,37 +354,182 @@ KernelSortInMemory(GroupRun *gs)
 			if (!NormalizableType(req->keys[k].typid))
 				return false;
 	}
-	/* column arrays, old row numbers, sort entries; gather's order and new
-	 * row numbers reuse the entries' space; the row maps are already held */
-	fixed = (Size) live * (natts * (sizeof(Datum) + sizeof(bool)) +
-						   sizeof(int64) + sizeof(SortEntry)) +
-		(Size) gs->group->rows * sizeof(int64);
-	if (live == 0 || fixed > limit)
+
+	/* each curve column's range, and which ORDER BY columns hold NULLs */
+	for (int s = 0; s < gs->nsources; s++)
+	{
+		int16	   *stat_attnums;
+		ColumnStats *stats;
+		int			n = 0;
+
+		if (gs->sources[s]->stats != NULL)
+			n = FragmentStatsDeserialize(gs->sources[s]->stats, &stat_attnums, &stats);
+		for (int k = 0; k < req->nkeys; k++)
+		{
+			bool		described = false;
+
+			for (int i = 0; i < n; i++)
+			{
+				if (stat_attnums[i] != req->keys[k].attnum)
+					continue;
+				described = true;
+				if (kb->curve && stats[i].has_minmax)
+					CurveKeyWiden(&kb->cks, k, stats[i].min, stats[i].max);
+				if (!kb->curve && stats[i].null_count > 0)
+					kb->withnulls[k] = true;
+			}
+			/* no statistics (or a column added later): assume NULLs */
+			if (!kb->curve && !described)
+				kb->withnulls[k] = true;
+		}
+	}
+	if (!kb->curve)
+		for (int k = 0; k < req->nkeys; k++)
+			kb->nwords += kb->withnulls[k] ? 2 : 1;
+	return true;
+}
+
+/* the key of row r of the column arrays */
+static inline void
+KeyBuild(const KeyBuilder *kb, Datum **values, bool **isnull, int64 r,
+		 SortEntry *entry)
+{
+	const CompactionRequest *req = kb->req;
+
+	if (kb->curve)
+	{
+		Datum		kv[COMPACT_MAX_CURVE_COLUMNS];
+		bool		kn[COMPACT_MAX_CURVE_COLUMNS];
+
+		for (int k = 0; k < req->nkeys; k++)
+		{
+			kv[k] = values[req->keys[k].attnum - 1][r];
+			kn[k] = isnull[req->keys[k].attnum - 1][r];
+		}
+		entry->k[0] = CurveKey(&kb->cks, kv, kn);
+	}
+	else
+	{
+		int			w = 0;
+
+		for (int k = 0; k < req->nkeys; k++)
+		{
+			const ClusterKey *key = &req->keys[k];
+			bool		null = isnull[key->attnum - 1][r];
+			uint64		v = null ? 0 :
+				NormalizedKey(key->typid, values[key->attnum - 1][r]);
+
+			if (kb->withnulls[k])
+				entry->k[w++] = null ? (key->nulls_first ? 0 : 2) : 1;
+			else
+				Assert(!null);
+			entry->k[w++] = key->desc ? ~v : v;
+		}
+	}
+}
+
+/* bytes a row's by-reference values take */
+static Size
+RowWidth(TupleDesc desc, Datum **values, bool **isnull, int r)
+{
+	Size		width = 0;
+
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attbyval || isnull[a][r])
+			continue;
+		width += MAXALIGN(att->attlen > 0 ? att->attlen :
+						  att->attlen == -1 ? VARSIZE_ANY(DatumGetPointer(values[a][r])) :
+						  strlen(DatumGetCString(values[a][r])) + 1);
+	}
+	return width;
+}
+
+/* A bump allocator for the by-reference values of one pass. */
+typedef struct PassArena
+{
+	MemoryContext cxt;
+	char	   *block;
+	Size		used;
+	Size		size;
+} PassArena;
+
+static Datum
+PassArenaCopy(PassArena *arena, Form_pg_attribute att, Datum value)
+{
+	Size		len = att->attlen > 0 ? att->attlen :
+		att->attlen == -1 ? VARSIZE_ANY(DatumGetPointer(value)) :
+		strlen(DatumGetCString(value)) + 1;
+	Size		need = MAXALIGN(len);
+	char	   *dst;
+
+	if (arena->block == NULL || arena->used + need > arena->size)
+	{
+		arena->size = Max(need, 4 * 1024 * 1024);
+		arena->block = CompactAllocLarge(arena->cxt, arena->size);
+		arena->used = 0;
+	}
+	dst = arena->block + arena->used;
+	memcpy(dst, DatumGetPointer(value), len);
+	arena->used += need;
+	return PointerGetDatum(dst);
+}
+
+/*
+ * The sort in passes.  A first pass decodes the sources one row group at a
+ * time and keeps only each live row's key and width; the keys are sorted.
+ * Then the sorted order is cut into chunks (whole row groups) whose decoded
+ * rows fit in memory, and each chunk takes one more pass over the sources,
+ * keeping the rows that fall into it at their place, and goes out in
+ * order.  The sources are decoded 1 + (number of chunks) times, without
+ * temporary files: a group twice the memory limit costs three decodes,
+ * where a tuplesort that spills writes, reads and compares every row
+ * again.  Even when everything fits this beats keeping every decoded row
+ * group and gathering from them: decoding into one reused row group and
+ * filling the chunk's arrays touches far less fresh memory.
+ */
+bool
+KernelSortInPasses(GroupRun *gs)
+{
+	TupleDesc	desc = RelationGetDescr(gs->rel);
+	int			natts = desc->natts;
+	int64		live = gs->group->rows - gs->group->deleted;
+	Size		limit = (Size) maintenance_work_mem * 1024;
+	Size		perrow = natts * (sizeof(Datum) + sizeof(bool)) + 3 * sizeof(int64);
+	Size		budget;
+	MemoryContext cxt;
+	MemoryContext old;
+	SortEntry  *entries;
+	uint32	   *widths;
+	int64	   *pos;
+	int64	   *bounds;
+	int			nchunks = 0;
+	int64		n = 0;
+	KeyBuilder	kb;
+
+	if (live == 0 || !KeyBuilderInit(&kb, gs))
+		return false;
+	/* the keys, and then each row's place, must fit with room for chunks */
+	if ((Size) live * (sizeof(SortEntry) + sizeof(uint32)) > limit / 2 ||
+		(Size) live * sizeof(int64) + (Size) compact_row_group_size * perrow * 2 > limit / 2)
 		return false;
 
-	datacxt = AllocSetContextCreate(CurrentMemoryContext, "compact in-memory sort",
-									ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(datacxt);
-	values = palloc(sizeof(Datum *) * Max(natts, 1));
-	isnull = palloc(sizeof(bool *) * Max(natts, 1));
-	for (int a = 0; a < natts; a++)
-	{
-		values[a] = MemoryContextAllocHuge(datacxt, sizeof(Datum) * live);
-		isnull[a] = MemoryContextAllocHuge(datacxt, sizeof(bool) * live);
-	}
-	oldrows = MemoryContextAllocHuge(datacxt, sizeof(int64) * live);
-	MemoryContextSwitchTo(old);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "compact sort in passes",
+								ALLOCSET_DEFAULT_SIZES);
+	entries = CompactAllocLarge(cxt, sizeof(SortEntry) * live);
+	widths = CompactAllocLarge(cxt, sizeof(uint32) * live);
 
-	/* decode; each row group's by-reference values stay in datacxt */
+	/* pass 1: keys and widths */
 	for (int s = 0; s < gs->nsources; s++)
 	{
 		GroupSource src;
 		int64		offset = 0;
 
-		old = MemoryContextSwitchTo(datacxt);
+		old = MemoryContextSwitchTo(cxt);
 		GroupSourceOpen(&src, gs->rel, gs->sources[s]);
 		MemoryContextSwitchTo(old);
-		src.keep = true;		/* the column arrays point into every row group */
 		while (GroupSourceNextRowGroup(&src))
 		{
 			GroupSourceDecode(&src);
@@ -382,120 +537,141 @@ KernelSortInMemory(GroupRun *gs)
 			{
 				if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
 					continue;
-				for (int a = 0; a < natts; a++)
-				{
-					values[a][n] = src.values[a][r];
-					isnull[a][n] = src.isnull[a][r];
-				}
-				oldrows[n] = gs->sources[s]->first_row + offset;
+				if (n >= live)
+					elog(ERROR, "compaction found more than " INT64_FORMAT " live rows", live);
+				KeyBuild(&kb, src.values, src.isnull, r, &entries[n]);
+				entries[n].row = n;
+				widths[n] = (uint32) Min(RowWidth(desc, src.values, src.isnull, r), PG_UINT32_MAX);
 				n++;
 			}
-			if (MemoryContextMemAllocated(datacxt, true) + live * sizeof(SortEntry) > limit)
-			{
-				FragmentReaderClose(src.reader);
-				MemoryContextDelete(datacxt);
-				return false;	/* does not fit: tuplesort spills */
-			}
 		}
-		FragmentReaderClose(src.reader);
+		GroupSourceClose(&src);
 	}
 	if (n != live)
 		elog(ERROR, "compaction decoded " INT64_FORMAT " rows instead of " INT64_FORMAT,
 			 n, live);
+	sort_entries(entries, n, &kb.nwords);
 
-	/* keys */
-	entries = MemoryContextAllocHuge(datacxt, sizeof(SortEntry) * live);
-	if (curve)
+	/* chunks of whole row groups whose rows fit what is left of the limit */
+	budget = limit - (Size) n * sizeof(int64);
+	bounds = CompactAllocLarge(cxt, sizeof(int64) * (n / compact_row_group_size + 2));
+	bounds[nchunks++] = 0;
 	{
-		Oid			typids[COMPACT_MAX_CURVE_COLUMNS];
+		Size		used = 0;
 
-		for (int k = 0; k < req->nkeys; k++)
-			typids[k] = req->keys[k].typid;
-		CurveKeyInit(&cks, req->strategy == COMPACTION_HILBERT, req->nkeys, typids);
+		for (int64 j = 0; j < n; j++)
+		{
+			if (j > bounds[nchunks - 1] && j % compact_row_group_size == 0 &&
+				used + (Size) compact_row_group_size * perrow > budget)
+			{
+				bounds[nchunks++] = j;
+				used = 0;
+			}
+			used += perrow + widths[entries[j].row];
+		}
+	}
+	bounds[nchunks] = n;
+	elog(DEBUG1, "compact: sorting " INT64_FORMAT " rows in %d passes over the sources",
+		 n, nchunks + 1);
+	pfree(widths);
+	pos = CompactAllocLarge(cxt, sizeof(int64) * n);
+	for (int64 j = 0; j < n; j++)
+		pos[entries[j].row] = j;
+	pfree(entries);
+
+	/* one more pass per chunk */
+	for (int c = 0; c < nchunks; c++)
+	{
+		int64		lo = bounds[c];
+		int64		count = bounds[c + 1] - lo;
+		MemoryContext chunkcxt = AllocSetContextCreate(cxt, "compact sort chunk",
+													   ALLOCSET_DEFAULT_SIZES);
+		PassArena	arena = {chunkcxt, NULL, 0, 0};
+		Datum	  **values;
+		bool	  **isnull;
+		int64	   *oldrows;
+		int64	   *order;
+		int64	   *newrows;
+		int64		i = 0;
+
+		old = MemoryContextSwitchTo(chunkcxt);
+		values = palloc(sizeof(Datum *) * Max(natts, 1));
+		isnull = palloc(sizeof(bool *) * Max(natts, 1));
+		for (int a = 0; a < natts; a++)
+		{
+			values[a] = CompactAllocLarge(chunkcxt, sizeof(Datum) * count);
+			isnull[a] = CompactAllocLarge(chunkcxt, sizeof(bool) * count);
+		}
+		oldrows = CompactAllocLarge(chunkcxt, sizeof(int64) * count);
+		order = CompactAllocLarge(chunkcxt, sizeof(int64) * count);
+		newrows = CompactAllocLarge(chunkcxt, sizeof(int64) * count);
+		MemoryContextSwitchTo(old);
+
 		for (int s = 0; s < gs->nsources; s++)
 		{
-			int16	   *stat_attnums;
-			ColumnStats *stats;
-			int			ns;
+			GroupSource src;
+			int64		offset = 0;
 
-			if (gs->sources[s]->stats == NULL)
-				continue;
-			ns = FragmentStatsDeserialize(gs->sources[s]->stats, &stat_attnums, &stats);
-			for (int i = 0; i < ns; i++)
-				for (int k = 0; k < req->nkeys; k++)
-					if (stat_attnums[i] == req->keys[k].attnum && stats[i].has_minmax)
-						CurveKeyWiden(&cks, k, stats[i].min, stats[i].max);
-		}
-		nwords = 1;
-		for (int64 i = 0; i < n; i++)
-		{
-			Datum		kv[COMPACT_MAX_CURVE_COLUMNS];
-			bool		kn[COMPACT_MAX_CURVE_COLUMNS];
-
-			for (int k = 0; k < req->nkeys; k++)
+			old = MemoryContextSwitchTo(chunkcxt);
+			GroupSourceOpen(&src, gs->rel, gs->sources[s]);
+			MemoryContextSwitchTo(old);
+			while (GroupSourceNextRowGroup(&src))
 			{
-				kv[k] = values[req->keys[k].attnum - 1][i];
-				kn[k] = isnull[req->keys[k].attnum - 1][i];
+				int64		first = i;
+				int64		first_offset = offset;
+				bool		wanted = false;
+
+				/* decode only row groups with rows of this chunk */
+				for (int r = 0; r < src.rows; r++, offset++)
+				{
+					if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
+						continue;
+					if (pos[i] >= lo && pos[i] < lo + count)
+						wanted = true;
+					i++;
+				}
+				if (!wanted)
+					continue;
+				GroupSourceDecode(&src);
+				i = first;
+				offset = first_offset;
+				for (int r = 0; r < src.rows; r++, offset++)
+				{
+					int64		j;
+
+					if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
+						continue;
+					j = pos[i++] - lo;
+					if (j < 0 || j >= count)
+						continue;
+					for (int a = 0; a < natts; a++)
+					{
+						Form_pg_attribute att = TupleDescAttr(desc, a);
+
+						isnull[a][j] = src.isnull[a][r];
+						values[a][j] = att->attbyval || src.isnull[a][r] ? src.values[a][r] :
+							PassArenaCopy(&arena, att, src.values[a][r]);
+					}
+					oldrows[j] = gs->sources[s]->first_row + offset;
+				}
 			}
-			entries[i].k[0] = CurveKey(&cks, kv, kn);
-			entries[i].row = i;
-			if ((i & 0xFFFF) == 0)
-				CHECK_FOR_INTERRUPTS();
+			GroupSourceClose(&src);
 		}
-	}
-	else
-	{
-		for (int k = 0; k < req->nkeys; k++)
-		{
-			bool	   *nulls = isnull[req->keys[k].attnum - 1];
 
-			withnulls[k] = false;
-			for (int64 i = 0; i < n && !withnulls[k]; i++)
-				withnulls[k] = nulls[i];
-			nwords += withnulls[k] ? 2 : 1;
-		}
-		for (int64 i = 0; i < n; i++)
-		{
-			int			w = 0;
-
-			for (int k = 0; k < req->nkeys; k++)
-			{
-				const ClusterKey *key = &req->keys[k];
-				bool		null = isnull[key->attnum - 1][i];
-				uint64		v = null ? 0 :
-					NormalizedKey(key->typid, values[key->attnum - 1][i]);
-
-				if (withnulls[k])
-					entries[i].k[w++] = null ? (key->nulls_first ? 0 : 2) : 1;
-				entries[i].k[w++] = key->desc ? ~v : v;
-			}
-			entries[i].row = i;
-			if ((i & 0xFFFF) == 0)
-				CHECK_FOR_INTERRUPTS();
-		}
-	}
-
-	sort_entries(entries, n, &nwords);
-
-	/* gather */
-	{
-		int64	   *order = MemoryContextAllocHuge(datacxt, sizeof(int64) * n);
-		int64	   *newrows = MemoryContextAllocHuge(datacxt, sizeof(int64) * n);
-
-		for (int64 i = 0; i < n; i++)
-			order[i] = entries[i].row;
-		pfree(entries);
-		GroupOutputAddGathered(&gs->out, values, isnull, order, n, newrows);
-		for (int64 i = 0; i < n; i++)
+		for (int64 j = 0; j < count; j++)
+			order[j] = j;
+		GroupOutputAddGathered(&gs->out, values, isnull, order, count, newrows);
+		for (int64 j = 0; j < count; j++)
 		{
 			int64		offset;
-			int			s = GroupSourceOfRow(gs, oldrows[order[i]], &offset);
+			int			s = GroupSourceOfRow(gs, oldrows[j], &offset);
 
-			gs->maps[s][offset] = newrows[i];
+			gs->maps[s][offset] = newrows[j];
 		}
-		/* the buffered rows point into datacxt: write them out first */
+		/* the buffered rows point into this chunk: write them out first */
 		GroupOutputFlushRowGroup(&gs->out);
+		MemoryContextDelete(chunkcxt);
 	}
-	MemoryContextDelete(datacxt);
+	MemoryContextDelete(cxt);
 	return true;
 }

@@ -34,6 +34,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "compact.h"
 #include "format/files.h"
 #include "tableam/tableam.h"
 
@@ -458,8 +459,8 @@ ScanLoadBatch(CompactScanDesc scan, int rg)
 					pfree(scan->valbuf[a]);
 					pfree(scan->nullbuf[a]);
 				}
-				scan->valbuf[a] = MemoryContextAllocHuge(scan->scancxt, sizeof(Datum) * nrows);
-				scan->nullbuf[a] = MemoryContextAllocHuge(scan->scancxt, sizeof(bool) * nrows);
+				scan->valbuf[a] = CompactAllocLarge(scan->scancxt, sizeof(Datum) * nrows);
+				scan->nullbuf[a] = CompactAllocLarge(scan->scancxt, sizeof(bool) * nrows);
 			}
 			scan->bufrows = nrows;
 			MemoryContextSwitchTo(bufold);

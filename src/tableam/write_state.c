@@ -55,7 +55,8 @@
 #define MAX_RESERVATION		(1 << 20)
 /* rows per segment (and so per fragment written by INSERT or COPY) */
 #define MAX_SEGMENT_ROWS	(16 << 20)
-#define ARENA_BLOCK_SIZE	(1024 * 1024)
+#define ARENA_FIRST_BLOCK	(64 * 1024)
+#define ARENA_MAX_BLOCK		(8 * 1024 * 1024)
 
 typedef struct RelWriteState
 {
@@ -333,6 +334,17 @@ NewSegment(Relation rel, RelWriteState *rs, int64 first_row, int64 reserved)
 	return seg;
 }
 
+/* a copy of an array in twice the space (advised before the copy) */
+static void *
+GrowArray(MemoryContext cxt, void *array, Size size)
+{
+	void	   *bigger = CompactAllocLarge(cxt, size * 2);
+
+	memcpy(bigger, array, size);
+	pfree(array);
+	return bigger;
+}
+
 static void
 GrowSegment(WriteSegment *seg)
 {
@@ -340,10 +352,10 @@ GrowSegment(WriteSegment *seg)
 
 	for (int i = 0; i < seg->natts; i++)
 	{
-		seg->values[i] = repalloc(seg->values[i], sizeof(Datum) * newcap);
-		seg->isnull[i] = repalloc(seg->isnull[i], sizeof(bool) * newcap);
+		seg->values[i] = GrowArray(seg->cxt, seg->values[i], sizeof(Datum) * seg->capacity);
+		seg->isnull[i] = GrowArray(seg->cxt, seg->isnull[i], sizeof(bool) * seg->capacity);
 	}
-	seg->cids = repalloc(seg->cids, sizeof(CommandId) * newcap);
+	seg->cids = GrowArray(seg->cxt, seg->cids, sizeof(CommandId) * seg->capacity);
 	seg->bytes += (newcap - seg->capacity) *
 		(seg->natts * (sizeof(Datum) + 1) + sizeof(CommandId));
 	seg->capacity = newcap;
@@ -358,11 +370,13 @@ ArenaCopy(WriteSegment *seg, const void *data, Size len, char typalign)
 
 	if (seg->arena == NULL || offset + len > seg->arena_size)
 	{
-		Size		size = Max(ARENA_BLOCK_SIZE, len + MAXIMUM_ALIGNOF);
+		Size		size = seg->arena ? Min(seg->arena_size * 2, ARENA_MAX_BLOCK) :
+		ARENA_FIRST_BLOCK;
 
 		/* bytes counts what the full blocks hold; arena_used the last one */
+		size = Max(size, len + MAXIMUM_ALIGNOF);
 		seg->bytes += seg->arena_used;
-		seg->arena = MemoryContextAlloc(seg->cxt, size);
+		seg->arena = CompactAllocLarge(seg->cxt, size);
 		seg->arena_size = size;
 		offset = 0;
 	}
