@@ -547,9 +547,13 @@ KernelSortInPasses(GroupRun *gs)
 		return false;
 	shortkeys = kb.nwords <= SHORT_KEY_WORDS;
 	entrysize = shortkeys ? sizeof(ShortSortEntry) : sizeof(SortEntry);
-	/* the keys, and then each row's place, must fit with room for chunks */
+	/*
+	 * The keys, and then each row's place, must fit with room for chunks;
+	 * the row maps (8 bytes per source row) are held all along.
+	 */
 	if ((Size) live * (entrysize + sizeof(uint32)) > limit / 2 ||
-		(Size) live * sizeof(int64) + (Size) compact_row_group_size * perrow * 2 > limit / 2)
+		(Size) (live + gs->group->rows) * sizeof(int64) +
+		(Size) compact_row_group_size * perrow * 2 > limit / 2)
 		return false;
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "compact sort in passes",
@@ -603,7 +607,7 @@ KernelSortInPasses(GroupRun *gs)
 		sort_entries(entries, n, &kb.nwords);
 
 	/* chunks of whole row groups whose rows fit what is left of the limit */
-	budget = limit - (Size) n * sizeof(int64);
+	budget = limit - (Size) (n + gs->group->rows) * sizeof(int64);
 	bounds = CompactAllocLarge(cxt, sizeof(int64) * (n / compact_row_group_size + 2));
 	bounds[nchunks++] = 0;
 	{
