@@ -91,3 +91,33 @@ INSERT INTO opt VALUES (1, repeat('x', 100000));
 SELECT count(*), max(length(b)) FROM opt;
 
 DROP TABLE opt, opt2, opt3, heapt;
+
+-- a clustering option follows RENAME COLUMN and goes with DROP COLUMN
+CREATE TABLE clu (a int, "B c" int, d int) USING compact
+	WITH (compact_order_by = 'a DESC NULLS LAST, "B c"');
+ALTER TABLE clu RENAME COLUMN a TO aa;
+ALTER TABLE clu RENAME COLUMN "B c" TO "E f";
+SELECT reloptions FROM pg_class WHERE relname = 'clu';
+INSERT INTO clu VALUES (1, 2, 3), (NULL, 1, 3);
+INSERT INTO clu VALUES (3, 1, 1);
+SELECT rows_rewritten FROM compact.compact_table('clu');
+SELECT aa FROM clu ORDER BY ctid;
+ALTER TABLE clu RENAME COLUMN d TO dd;
+ALTER TABLE clu DROP COLUMN dd;
+SELECT reloptions FROM pg_class WHERE relname = 'clu';
+ALTER TABLE clu SET (compact_z_order_by = 'aa, "E f"');
+ALTER TABLE clu DROP COLUMN "E f";
+SELECT reloptions FROM pg_class WHERE relname = 'clu';
+INSERT INTO clu VALUES (4);
+SELECT rows_rewritten FROM compact.compact_table('clu');
+SELECT count(*), sum(aa) FROM clu;
+DROP TABLE clu;
+-- ... on the partitions too, as RENAME COLUMN recurses
+CREATE TABLE pclu (a int, b int) PARTITION BY RANGE (a);
+CREATE TABLE pclu1 PARTITION OF pclu FOR VALUES FROM (0) TO (100) USING compact
+	WITH (compact_order_by = 'b DESC');
+ALTER TABLE pclu RENAME COLUMN b TO bb;
+SELECT reloptions FROM pg_class WHERE relname = 'pclu1';
+ALTER TABLE pclu DROP COLUMN bb;
+SELECT reloptions FROM pg_class WHERE relname = 'pclu1';
+DROP TABLE pclu;

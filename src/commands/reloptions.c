@@ -329,3 +329,120 @@ CompactValidateStoredOptions(Relation rel, List *ours)
 			(void) ValidateOption(spec, def, rel);
 	}
 }
+
+/*
+ * Clustering options name columns.  Around a RENAME COLUMN or DROP COLUMN
+ * of a compact table, CompactClusteringCapture resolves the stored option
+ * to column numbers, and CompactClusteringFollow then writes it again with
+ * the columns' new names or, if one of them is gone, removes it (as
+ * PostgreSQL drops an index on a dropped column), with a NOTICE.
+ */
+typedef struct ClusteringCapture
+{
+	const OptionSpec *spec;
+	char	   *value;
+	int			n;
+	AttrNumber	attnums[COMPACT_MAX_SORT_COLUMNS];
+	bool		desc[COMPACT_MAX_SORT_COLUMNS];
+	int			nulls_first[COMPACT_MAX_SORT_COLUMNS];
+} ClusteringCapture;
+
+void *
+CompactClusteringCapture(Oid relid)
+{
+	List	   *ours;
+	List	   *theirs;
+	ListCell   *lc;
+
+	StoredOptions(relid, &ours, &theirs);
+	foreach(lc, ours)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+		const OptionSpec *spec = FindOption(def->defname);
+		ClusteringCapture *cap;
+		char	  **names;
+		bool	   *desc;
+		int		   *nulls_first;
+		int			n;
+
+		if (spec == NULL || spec->type != OPTION_CLUSTERING)
+			continue;
+		cap = palloc0(sizeof(ClusteringCapture));
+		cap->spec = spec;
+		cap->value = defGetString(def);
+		n = StatementParseClustering(cap->value, spec->strategy, &names, &desc,
+									 &nulls_first);
+		if (n > COMPACT_MAX_SORT_COLUMNS)
+			return NULL;
+		for (int i = 0; i < n; i++)
+		{
+			cap->attnums[i] = get_attnum(relid, names[i]);
+			if (cap->attnums[i] == InvalidAttrNumber)
+				return NULL;	/* already broken: leave it as it is */
+			cap->desc[i] = desc[i];
+			cap->nulls_first[i] = nulls_first[i];
+		}
+		cap->n = n;
+		return cap;
+	}
+	return NULL;
+}
+
+void
+CompactClusteringFollow(Oid relid, void *captured)
+{
+	ClusteringCapture *cap = captured;
+	StringInfoData buf;
+	List	   *ours;
+	List	   *theirs;
+	List	   *kept = NIL;
+	ListCell   *lc;
+
+	if (cap == NULL || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return;
+	initStringInfo(&buf);
+	for (int i = 0; i < cap->n; i++)
+	{
+		HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
+											Int16GetDatum(cap->attnums[i]));
+		Form_pg_attribute att;
+
+		if (!HeapTupleIsValid(tuple))
+			return;
+		att = (Form_pg_attribute) GETSTRUCT(tuple);
+		if (att->attisdropped)
+		{
+			ReleaseSysCache(tuple);
+			ereport(NOTICE,
+					(errmsg("option %s of table \"%s\" is removed: it names a dropped column",
+							cap->spec->name, get_rel_name(relid)),
+					 errhint("Set a new clustering with ALTER TABLE ... SET (%s = '...').",
+							 cap->spec->name)));
+			resetStringInfo(&buf);
+			break;
+		}
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, quote_identifier(NameStr(att->attname)));
+		ReleaseSysCache(tuple);
+		if (cap->desc[i])
+			appendStringInfoString(&buf, " DESC");
+		if (cap->nulls_first[i] >= 0)
+			appendStringInfoString(&buf, cap->nulls_first[i] ? " NULLS FIRST" : " NULLS LAST");
+	}
+	if (buf.len > 0 && strcmp(buf.data, cap->value) == 0)
+		return;					/* it names none of the changed columns */
+
+	StoredOptions(relid, &ours, &theirs);
+	foreach(lc, ours)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, cap->spec->name) != 0)
+			kept = lappend(kept, def);
+		else if (buf.len > 0)
+			kept = lappend(kept, makeDefElem(pstrdup(cap->spec->name),
+											 (Node *) makeString(pstrdup(buf.data)), -1));
+	}
+	SetRelOptions(relid, list_concat(theirs, kept));
+}

@@ -19,5 +19,7 @@ extern List *CompactStashOptions(Oid relid);
 extern void CompactRestoreOptions(Oid relid, List *stashed, List *changes,
 								  bool reset);
 extern void CompactValidateStoredOptions(Relation rel, List *ours);
+extern void *CompactClusteringCapture(Oid relid);
+extern void CompactClusteringFollow(Oid relid, void *captured);
 
 #endif							/* COMPACT_COMMANDS_RELOPTIONS_H */

@@ -452,6 +452,25 @@ StatementSetClustering(CompactionRequest *request, Relation rel,
 }
 
 /*
+ * The columns of a clustering option's text, unresolved: names, and for
+ * ORDER BY DESC and nulls_first (-1: default).  Returns how many.
+ */
+int
+StatementParseClustering(const char *text, CompactionStrategy strategy,
+						 char ***names, bool **desc, int **nulls_first)
+{
+	TokenStream ts;
+	int			n;
+
+	TokenStreamInit(&ts, text, strategy == COMPACTION_SORT ? "ORDER_BY" :
+					strategy == COMPACTION_ZORDER ? "Z_ORDER_BY" : "HILBERT_BY");
+	n = ParseColumnList(&ts, strategy == COMPACTION_SORT, names, desc, nulls_first);
+	if (Peek(&ts)->type != 0)
+		SyntaxError(&ts, Peek(&ts), "the end");
+	return n;
+}
+
+/*
  * The compact tables a command names: the table itself, or the leaf
  * partitions of a partitioned table that are compact tables and that the
  * filter may match.  Errors for anything else.

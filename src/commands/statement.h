@@ -26,6 +26,8 @@ typedef struct ParsedStatement
 
 /* statement.c */
 extern void StatementParse(const char *text, ParsedStatement *parsed);
+extern int	StatementParseClustering(const char *text, CompactionStrategy strategy,
+									 char ***names, bool **desc, int **nulls_first);
 extern void StatementSetClustering(CompactionRequest *request, Relation rel,
 								   CompactionStrategy strategy,
 								   const char *text);

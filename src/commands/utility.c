@@ -141,6 +141,18 @@ ParseVacuumOptions(VacuumStmt *stmt, VacuumCompactOptions *opts)
 	{
 		DefElem    *def = lfirst_node(DefElem, lc);
 
+		/* each of ours once, as CREATE and ALTER options are checked */
+		if (IsOurOption(def->defname))
+			for (ListCell *prev = list_head(stmt->options); prev != lc;
+				 prev = lnext(stmt->options, prev))
+				if (strcmp(lfirst_node(DefElem, prev)->defname, def->defname) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_SYNTAX_ERROR),
+							 errmsg("conflicting or redundant options"),
+							 errdetail("VACUUM option \"%s\" is given more than once.",
+									   def->defname),
+							 errhint("Give each compaction option once; ORDER_BY takes a list of columns.")));
+
 		if (strcmp(def->defname, "compact") == 0)
 			opts->compact = defGetBoolean(def);
 		else if (strcmp(def->defname, "optimize") == 0)
@@ -573,11 +585,69 @@ AlterWithOptions(PlannedStmt *pstmt, const char *queryString,
 	return true;
 }
 
+/*
+ * The compact tables whose columns a RENAME COLUMN or an ALTER TABLE ...
+ * DROP COLUMN renames or drops: the table and, as both recurse, its
+ * inheritance children and partitions.
+ */
+static List *
+ColumnDdlTargets(Node *parsetree)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+	Oid			relid = InvalidOid;
+
+	if (IsA(parsetree, RenameStmt) &&
+		((RenameStmt *) parsetree)->renameType == OBJECT_COLUMN &&
+		((RenameStmt *) parsetree)->relation != NULL)
+		relid = RangeVarGetRelid(((RenameStmt *) parsetree)->relation, NoLock, true);
+	else if (IsA(parsetree, AlterTableStmt) &&
+			 ((AlterTableStmt *) parsetree)->objtype == OBJECT_TABLE)
+	{
+		foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+			if (lfirst_node(AlterTableCmd, lc)->subtype == AT_DropColumn)
+				relid = RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
+										 NoLock, true);
+	}
+	if (!OidIsValid(relid))
+		return NIL;
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		if (IsCompactTable(lfirst_oid(lc)))
+			result = lappend_oid(result, lfirst_oid(lc));
+	return result;
+}
+
+static void ProcessUtilityInner(PlannedStmt *pstmt, const char *queryString,
+								bool readOnlyTree, ProcessUtilityContext context,
+								ParamListInfo params, QueryEnvironment *queryEnv,
+								DestReceiver *dest, QueryCompletion *qc);
+
 static void
 compact_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					   bool readOnlyTree, ProcessUtilityContext context,
 					   ParamListInfo params, QueryEnvironment *queryEnv,
 					   DestReceiver *dest, QueryCompletion *qc)
+{
+	List	   *tables = ColumnDdlTargets(pstmt->utilityStmt);
+	List	   *captured = NIL;
+	ListCell   *lc;
+	ListCell   *cc;
+
+	foreach(lc, tables)
+		captured = lappend(captured, CompactClusteringCapture(lfirst_oid(lc)));
+	ProcessUtilityInner(pstmt, queryString, readOnlyTree, context, params,
+						queryEnv, dest, qc);
+	if (tables != NIL)
+		CommandCounterIncrement();
+	forboth(lc, tables, cc, captured)
+		CompactClusteringFollow(lfirst_oid(lc), lfirst(cc));
+}
+
+static void
+ProcessUtilityInner(PlannedStmt *pstmt, const char *queryString,
+					bool readOnlyTree, ProcessUtilityContext context,
+					ParamListInfo params, QueryEnvironment *queryEnv,
+					DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 
