@@ -200,7 +200,7 @@ load() {	# table am
 }
 
 # copy: COPY the CSV into a fresh table, heap vs compact
-if want copy || want size || want scan_all || want scan_2col; then
+if want copy || want size || want scan_all || want scan_2col || want scan_2col_parallel; then
 	hc=(); cc=()
 	load ev_heap heap >/dev/null; load ev_compact compact >/dev/null	# warm-up
 	for _ in $(seq "$REPS"); do
@@ -230,6 +230,8 @@ run_query() {	# case sql
 }
 want scan_all && run_query scan_all "SELECT sum(id), max(ts), sum(user_id), sum(lat), sum(lon), sum(amount), max(category), max(payload) FROM TBL"
 want scan_2col && run_query scan_2col "SELECT count(*), sum(amount), avg(lat) FROM TBL"
+# the same with two parallel workers (the machine's two cores) on both sides
+want scan_2col_parallel && run_query scan_2col_parallel "SET max_parallel_workers_per_gather = 2; SELECT count(*), sum(amount), avg(lat) FROM TBL"
 
 # compaction cases: each repetition rebuilds the starting state (untimed),
 # then times the compaction and its heap peer on the same rows.
