@@ -109,7 +109,6 @@ set +e
 	-f "$dir/insert.sql@4" -f "$dir/delete.sql@2" -f "$dir/update.sql@2" -f "$dir/select.sql@2" \
 	postgres > "$dir/pgbench.out" 2>&1
 rc=$?
-set -e
 kill "$compactor" 2>/dev/null || true
 wait "$compactor" 2>/dev/null || true
 compactor=
@@ -135,6 +134,7 @@ if [ -n "$bad" ]; then
 	echo "stress: unexpected errors:"; echo "$bad" | head -20; fail=1
 fi
 if [ $fail -ne 0 ]; then keep=1; echo "stress: FAILED"; exit 1; fi
+set -e
 echo "stress: PASSED"
 
 if [ "${STRESS_DIFF:-1}" = 1 ] && [ -f "$root/test/t/005_differential.pl" ]; then

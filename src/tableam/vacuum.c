@@ -29,6 +29,7 @@
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
@@ -275,17 +276,43 @@ StorageTotals(Relation rel, Snapshot snapshot, double *rows, double *bytes)
 		*rows = 0;
 }
 
+/*
+ * VACUUM marks its backend PROC_IN_VACUUM, and other backends then leave
+ * it out of their snapshots and horizons: right for heap's vacuum, which
+ * never takes a transaction id.  Ours writes catalog rows (folded
+ * deletions, removed fragments): under that flag other backends would take
+ * our running transaction for an aborted one (and set hint bits saying so)
+ * and remove rows and TOAST chunks our snapshot still reads.  So it drops
+ * the flag and takes a new snapshot, an ordinary transaction from here on.
+ */
+static void
+LeaveLazyVacuumMode(void)
+{
+	LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+	MyProc->statusFlags &= ~PROC_IN_VACUUM;
+	ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+	LWLockRelease(ProcArrayLock);
+	if (ActiveSnapshotSet())
+	{
+		PopActiveSnapshot();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+}
+
 void
 compact_relation_vacuum(Relation rel, VacuumParams *params,
 						BufferAccessStrategy bstrategy)
 {
-	TransactionId oldest_xmin = GetOldestNonRemovableTransactionId(rel);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TransactionId oldest_xmin;
+	Snapshot	snapshot;
 	double		rows;
 	double		bytes;
 	int			removed;
 	int			folded;
 
+	LeaveLazyVacuumMode();
+	oldest_xmin = GetOldestNonRemovableTransactionId(rel);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	removed = RemoveDeadFiles(rel, oldest_xmin, bstrategy);
 	folded = FoldDeletions(rel, oldest_xmin);
 	CommandCounterIncrement();
