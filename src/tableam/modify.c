@@ -157,9 +157,9 @@ CompactTryLockFragment(Relation rel, int64 fragment_id)
  * Without wait (a background worker) we poll instead of joining the lock's
  * queue.  A transaction holding row locks may go on to wait for the table
  * lock the compaction holds (CREATE INDEX, ALTER TABLE, ...); queued, we
- * would be a deadlock that the transaction could lose.  Polling, we are
- * only in its way, and being marked as autovacuum is, the deadlock checker
- * has us cancelled after deadlock_timeout, as it does autovacuum.
+ * would be a deadlock that the transaction could lose.  Polling, we only
+ * stand in its way, and as our process is marked as autovacuum, the
+ * deadlock checker has us cancelled after deadlock_timeout.
  */
 void
 CompactLockAllFragments(Relation rel, bool wait)
