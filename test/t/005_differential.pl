@@ -122,8 +122,14 @@ sub session_run
 	$s->{timer}->start($timeout // 600);
 	my $died = '';
 	eval {
-		$s->{h}->pump
-		  until $s->{out} =~ /$banner\n/ && $s->{err} =~ /$banner\n/;
+		until ($s->{out} =~ /$banner\n/ && $s->{err} =~ /$banner\n/)
+		{
+			next if eval { $s->{h}->pump; 1 };
+			# IPC::Run gives up when psql's stdin pipe is full (EAGAIN)
+			# instead of waiting: wait a moment and go on feeding it
+			die $@ unless $@ =~ /Resource temporarily unavailable/;
+			select(undef, undef, undef, 0.01);
+		}
 	};
 	$died = $@ if $@;
 	if ($died)
