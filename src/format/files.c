@@ -99,6 +99,41 @@ CompactCreateTableDir(Oid dboid, Oid relfilenode)
 }
 
 /*
+ * Remove a tree; what is already gone is fine: the background scan's sweep
+ * of orphaned directories may be removing the same tree at the same moment.
+ */
+static bool
+RemoveTree(const char *path)
+{
+	DIR		   *dir = AllocateDir(path);
+	struct dirent *de;
+	bool		ok = true;
+
+	if (dir == NULL)
+		return errno == ENOENT;
+	while ((de = ReadDirExtended(dir, path, WARNING)) != NULL)
+	{
+		char	   *child;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		child = psprintf("%s/%s", path, de->d_name);
+		if (lstat(child, &st) < 0)
+			ok = ok && errno == ENOENT;
+		else if (S_ISDIR(st.st_mode))
+			ok = RemoveTree(child) && ok;
+		else if (unlink(child) < 0 && errno != ENOENT)
+			ok = false;
+		pfree(child);
+	}
+	FreeDir(dir);
+	if (rmdir(path) < 0 && errno != ENOENT)
+		ok = false;
+	return ok;
+}
+
+/*
  * Remove a directory and everything in it; a missing directory is fine.
  * Failures are reported as WARNINGs: this runs after commit, where an ERROR
  * is no longer possible, and a leftover directory is removed by a later
@@ -107,14 +142,11 @@ CompactCreateTableDir(Oid dboid, Oid relfilenode)
 void
 CompactRemoveDir(const char *path)
 {
-	struct stat st;
-
-	if (lstat(path, &st) < 0 && errno == ENOENT)
-		return;
-	if (!rmtree(path, true))
+	if (!RemoveTree(path))
 		ereport(WARNING,
 				(errcode_for_file_access(),
-				 errmsg("could not remove directory \"%s\"", path)));
+				 errmsg("could not remove directory \"%s\"", path),
+				 errhint("A later VACUUM of the database removes what is left.")));
 }
 
 /*
