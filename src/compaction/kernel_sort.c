@@ -234,18 +234,19 @@ typedef struct SortEntry
 	int64		row;			/* index into the column arrays */
 } SortEntry;
 
+/* key words, then the row: both entry types sort by this */
 static inline int
-CompareSortEntries(const SortEntry *a, const SortEntry *b, int *nwords)
+CompareKeys(const uint64 *ka, int64 rowa, const uint64 *kb, int64 rowb, int nwords)
 {
-	for (int i = 0; i < *nwords; i++)
-		if (a->k[i] != b->k[i])
-			return a->k[i] < b->k[i] ? -1 : 1;
-	return a->row < b->row ? -1 : (a->row > b->row ? 1 : 0);
+	for (int i = 0; i < nwords; i++)
+		if (ka[i] != kb[i])
+			return ka[i] < kb[i] ? -1 : 1;
+	return rowa < rowb ? -1 : (rowa > rowb ? 1 : 0);
 }
 
 #define ST_SORT sort_entries
 #define ST_ELEMENT_TYPE SortEntry
-#define ST_COMPARE(a, b, arg) CompareSortEntries(a, b, arg)
+#define ST_COMPARE(a, b, arg) CompareKeys((a)->k, (a)->row, (b)->k, (b)->row, *(arg))
 #define ST_COMPARE_ARG_TYPE int
 #define ST_CHECK_FOR_INTERRUPTS
 #define ST_SCOPE static
@@ -265,18 +266,9 @@ typedef struct ShortSortEntry
 	int64		row;
 } ShortSortEntry;
 
-static inline int
-CompareShortSortEntries(const ShortSortEntry *a, const ShortSortEntry *b, int *nwords)
-{
-	for (int i = 0; i < *nwords; i++)
-		if (a->k[i] != b->k[i])
-			return a->k[i] < b->k[i] ? -1 : 1;
-	return a->row < b->row ? -1 : (a->row > b->row ? 1 : 0);
-}
-
 #define ST_SORT sort_short_entries
 #define ST_ELEMENT_TYPE ShortSortEntry
-#define ST_COMPARE(a, b, arg) CompareShortSortEntries(a, b, arg)
+#define ST_COMPARE(a, b, arg) CompareKeys((a)->k, (a)->row, (b)->k, (b)->row, *(arg))
 #define ST_COMPARE_ARG_TYPE int
 #define ST_CHECK_FOR_INTERRUPTS
 #define ST_SCOPE static

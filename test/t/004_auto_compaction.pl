@@ -135,21 +135,23 @@ is($node->safe_psql('postgres',
 # 100 row groups of 1000 rows, each read sleeps 200 ms: about 20 s
 sub slow_table
 {
-	my ($name) = @_;
-	$node->safe_psql('postgres', qq{
+	my ($name, $db) = @_;
+	$db //= 'postgres';
+	$node->safe_psql('postgres', q{
 		ALTER SYSTEM SET compact.cost_delay = 100;
 		ALTER SYSTEM SET compact.cost_limit = 1;
 		SELECT pg_reload_conf();
-		CREATE TABLE $name (id int, v text) USING compact WITH (compact_threshold_files = 5);
 	});
+	$node->safe_psql($db,
+		"CREATE TABLE $name (id int, v text) USING compact WITH (compact_threshold_files = 5)");
 	sleep 1;
-	$node->safe_psql('postgres',
+	$node->safe_psql($db,
 		"SET compact.row_group_size = 1000; INSERT INTO $name SELECT g, md5(g::text) FROM generate_series($_ * 20000 + 1, $_ * 20000 + 20000) g")
 	  for 0 .. 4;
-	wait_for('postgres',
+	wait_for($db,
 		"SELECT phase = 'rewriting' FROM compact.compaction_jobs WHERE \"table\" = '$name'::regclass AND compaction_status = 'running'",
 		"the slow job of $name to run");
-	return $node->safe_psql('postgres',
+	return $node->safe_psql($db,
 		"SELECT job_id || '|' || pid FROM compact.compaction_jobs WHERE \"table\" = '$name'::regclass AND compaction_status = 'running'");
 }
 
@@ -275,22 +277,9 @@ $node->safe_psql('postgres', q{
 
 # DROP DATABASE while one of its jobs runs: the job's worker is terminated,
 # as autovacuum's would be, instead of DROP DATABASE failing
-$node->safe_psql('postgres', q{
-	CREATE DATABASE dropme;
-	ALTER SYSTEM SET compact.cost_delay = 100;
-	ALTER SYSTEM SET compact.cost_limit = 1;
-	SELECT pg_reload_conf();
-});
-$node->safe_psql('dropme', q{
-	CREATE EXTENSION compact;
-	CREATE TABLE s (id int, v text) USING compact WITH (compact_threshold_files = 5);
-});
-$node->safe_psql('dropme',
-	"SET compact.row_group_size = 1000; INSERT INTO s SELECT g, md5(g::text) FROM generate_series($_ * 20000 + 1, $_ * 20000 + 20000) g")
-  for 0 .. 4;
-wait_for('dropme',
-	"SELECT count(*) = 1 FROM compact.compaction_jobs WHERE compaction_status = 'running'",
-	'the job in dropme to run');
+$node->safe_psql('postgres', 'CREATE DATABASE dropme');
+$node->safe_psql('dropme', 'CREATE EXTENSION compact');
+slow_table('s', 'dropme');
 ($ret, $stdout, $stderr) = $node->psql('postgres', 'DROP DATABASE dropme');
 is($ret, 0, 'DROP DATABASE succeeds while a job of the database runs');
 $node->safe_psql('postgres', q{
