@@ -49,7 +49,10 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
+#include "optimizer/planner.h"
+#include "optimizer/prep.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
 #include "port/atomics.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -61,13 +64,16 @@
 #include "utils/snapmgr.h"
 
 #include "compact.h"
+#include "scan/aggregate.h"
 #include "scan/prune.h"
 #include "tableam/tableam.h"
 
 bool		compact_scan_pruning = true;
 bool		compact_enable_custom_scan = true;
+bool		compact_enable_aggregate_pushdown = true;
 
 static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
+static create_upper_paths_hook_type prev_create_upper_paths_hook = NULL;
 
 static Plan *PlanCompactScan(PlannerInfo *root, RelOptInfo *rel,
 							 CustomPath *best_path, List *tlist,
@@ -137,6 +143,13 @@ typedef struct CompactScanState
 	Bitmapset  *prune_attnums;	/* columns the pruning quals reference */
 	Index		varno;
 	MemoryContext prunecxt;		/* reset after every check */
+	/* aggregates the scan computes (else NULL: it returns rows) */
+	AggSet	   *aggs;
+	List	   *agg_exprs;		/* the Aggrefs, for EXPLAIN */
+	List	   *agg_quals;
+	ExprState  *agg_qual;		/* the relation's quals, on rowslot */
+	TupleTableSlot *rowslot;
+	bool		agg_done;
 	CompactScanShared *shared;	/* parallel scans */
 	bool		flushed;		/* counters added to shared */
 	/* totals for EXPLAIN ANALYZE */
@@ -225,6 +238,66 @@ PrunedFraction(Relation relation, Index relid, List *quals)
 	return total > 0 ? Max(kept / total, 0.0001) : 1.0;
 }
 
+/* rows per participant's share of a parallel scan, as cost_seqscan's */
+static double
+ParallelDivisor(int workers)
+{
+	double		divisor = workers;
+
+	if (parallel_leader_participation && workers < 4)
+		divisor += 1.0 - 0.3 * workers;
+	return Max(divisor, workers);
+}
+
+/*
+ * Disk and per-row cost of reading rel: the needed columns of the
+ * fragments its constant quals may match.  Sets the columns to decode.
+ */
+static void
+ScanCost(PlannerInfo *root, RelOptInfo *rel, Relation relation,
+		 List **attnums, bool *all, Cost *io_cost, double *rows_read)
+{
+	int			natts = Max(RelationGetDescr(relation)->natts, 1);
+	double		colfrac;
+	double		rowfrac;
+
+	*attnums = NeededAttnums(rel, relation, all);
+	colfrac = *all ? 1.0 : Max((double) list_length(*attnums) / natts, 0.5 / natts);
+	rowfrac = compact_scan_pruning ?
+		PrunedFraction(relation, rel->relid, rel->baserestrictinfo) : 1.0;
+	*io_cost = seq_page_cost * rel->pages * colfrac * rowfrac;
+	*rows_read = rel->tuples * rowfrac;
+}
+
+/* Is rel a compact table the custom scan may read?  Opens it if so. */
+static Relation
+CompactBaseRelation(RangeTblEntry *rte)
+{
+	Relation	relation;
+
+	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION ||
+		!OidIsValid(CompactAmOid()))
+		return NULL;
+	relation = table_open(rte->relid, NoLock);
+	if (relation->rd_rel->relam != CompactAmOid())
+	{
+		table_close(relation, NoLock);
+		return NULL;
+	}
+	return relation;
+}
+
+/*
+ * Rows this transaction buffered or deleted live in its own memory, which
+ * parallel workers cannot see.
+ */
+static bool
+HasOwnChanges(Relation relation)
+{
+	return WriteStateHasDeletes(relation->rd_node) ||
+		WriteStateBufferedRows(relation->rd_node) > 0;
+}
+
 static void
 compact_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 						 RangeTblEntry *rte)
@@ -233,34 +306,22 @@ compact_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	CustomPath *path;
 	List	   *attnums;
 	bool		all;
-	double		colfrac;
-	double		rowfrac;
+	Cost		io_cost;
+	double		rows_read;
 	Cost		cpu_per_tuple;
 	QualCost	qpqual_cost;
-	int			natts;
 	ParamPathInfo *param_info;
 	bool		own_changes;
 
 	if (prev_set_rel_pathlist_hook)
 		prev_set_rel_pathlist_hook(root, rel, rti, rte);
 
-	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION ||
-		!OidIsValid(CompactAmOid()))
+	relation = CompactBaseRelation(rte);
+	if (relation == NULL)
 		return;
-	relation = table_open(rte->relid, NoLock);
-	if (relation->rd_rel->relam != CompactAmOid())
-	{
-		table_close(relation, NoLock);
-		return;
-	}
 
-	/*
-	 * Rows this transaction buffered or deleted live in its own memory,
-	 * which parallel workers cannot see: no parallel scan of the table then
-	 * (this removes the Parallel Seq Scan paths too).
-	 */
-	own_changes = WriteStateHasDeletes(relation->rd_node) ||
-		WriteStateBufferedRows(relation->rd_node) > 0;
+	/* no parallel scan with own changes (this removes Parallel Seq Scan too) */
+	own_changes = HasOwnChanges(relation);
 	if (own_changes)
 		rel->partial_pathlist = NIL;
 
@@ -270,11 +331,7 @@ compact_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 		return;
 	}
 
-	attnums = NeededAttnums(rel, relation, &all);
-	natts = Max(RelationGetDescr(relation)->natts, 1);
-	colfrac = all ? 1.0 : Max((double) list_length(attnums) / natts, 0.5 / natts);
-	rowfrac = compact_scan_pruning ?
-		PrunedFraction(relation, rel->relid, rel->baserestrictinfo) : 1.0;
+	ScanCost(root, rel, relation, &attnums, &all, &io_cost, &rows_read);
 	table_close(relation, NoLock);
 
 	param_info = get_baserel_parampathinfo(root, rel, rel->lateral_relids);
@@ -303,9 +360,7 @@ compact_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 											  max_parallel_workers_per_gather);
 			if (workers <= 0)
 				break;
-			divisor = workers + (parallel_leader_participation &&
-								 workers < 4 ? 1.0 - 0.3 * workers : 0);
-			divisor = Max(divisor, workers);
+			divisor = ParallelDivisor(workers);
 		}
 
 		path = makeNode(CustomPath);
@@ -320,12 +375,10 @@ compact_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 		if (parallel)
 			path->path.rows = clamp_row_est(path->path.rows / divisor);
 		path->path.pathkeys = NIL;
-		/* only the needed columns of the fragments that may match */
 		/* a scan of the whole table: enable_seqscan = off applies to it */
 		path->path.startup_cost = qpqual_cost.startup + (enable_seqscan ? 0 : disable_cost);
 		path->path.total_cost = path->path.startup_cost +
-			(seq_page_cost * rel->pages * colfrac * rowfrac +
-			 cpu_per_tuple * rel->tuples * rowfrac) / divisor;
+			(io_cost + cpu_per_tuple * rows_read) / divisor;
 		path->flags = 0;
 		path->custom_private = list_make2(attnums, makeInteger(all));
 		path->methods = &PathMethods;
@@ -336,6 +389,195 @@ compact_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	}
 }
 
+/* ----------------------------------------------------------------
+ * aggregates
+ * ----------------------------------------------------------------
+ */
+
+typedef struct AggCollect
+{
+	Index		varno;
+	List	   *aggrefs;
+	bool		ok;
+} AggCollect;
+
+/* the distinct Aggrefs of a grouping target, all computable by the scan */
+static bool
+CollectAggrefs(Node *node, AggCollect *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref))
+	{
+		if (!AggSupported((Aggref *) node, ctx->varno))
+		{
+			ctx->ok = false;
+			return true;
+		}
+		if (!list_member(ctx->aggrefs, node))
+			ctx->aggrefs = lappend(ctx->aggrefs, node);
+		return false;
+	}
+	if (IsA(node, Var) || IsA(node, PlaceHolderVar) ||
+		IsA(node, GroupingFunc) || IsA(node, WindowFunc))
+	{
+		ctx->ok = false;
+		return true;
+	}
+	return expression_tree_walker(node, CollectAggrefs, ctx);
+}
+
+/*
+ * A CompactScan that returns aggregates of rel's rows that pass its quals:
+ * one row, or with workers one row of transition states per participant.
+ */
+static CustomPath *
+AggregatePath(PlannerInfo *root, RelOptInfo *rel, Relation relation,
+			  RelOptInfo *parent, PathTarget *target, List *aggrefs,
+			  int workers)
+{
+	CustomPath *path = makeNode(CustomPath);
+	List	   *attnums;
+	List	   *quals = NIL;
+	bool		all;
+	Cost		io_cost;
+	double		rows_read;
+	QualCost	qual_cost;
+	ListCell   *lc;
+
+	ScanCost(root, rel, relation, &attnums, &all, &io_cost, &rows_read);
+	/* every qual, pseudoconstant ones too: there is no gating Result above */
+	foreach(lc, rel->baserestrictinfo)
+		quals = lappend(quals, lfirst_node(RestrictInfo, lc)->clause);
+	cost_qual_eval(&qual_cost, rel->baserestrictinfo, root);
+
+	path->path.pathtype = T_CustomScan;
+	path->path.parent = parent;
+	path->path.pathtarget = target;
+	path->path.param_info = NULL;
+	path->path.parallel_aware = workers > 0;
+	path->path.parallel_safe = workers > 0;
+	path->path.parallel_workers = workers;
+	path->path.rows = 1;
+	path->path.pathkeys = NIL;
+	/* no tuples: the quals and a fraction of an operator per value */
+	path->path.startup_cost = qual_cost.startup +
+		(enable_seqscan ? 0 : disable_cost) +
+		(io_cost + rows_read * (qual_cost.per_tuple +
+								0.25 * cpu_operator_cost * list_length(aggrefs))) /
+		(workers > 0 ? ParallelDivisor(workers) : 1.0);
+	path->path.total_cost = path->path.startup_cost + cpu_tuple_cost;
+	path->flags = 0;
+	path->custom_private = list_make5(attnums, makeInteger(all),
+									  makeInteger(rel->relid), aggrefs, quals);
+	path->methods = &PathMethods;
+	return path;
+}
+
+/*
+ * Aggregates without GROUP BY over one compact table: offer a CompactScan
+ * that computes them from the decoded arrays, and with parallel query a
+ * Finalize Aggregate over a Gather of such scans returning transition
+ * states.  PostgreSQL 15 calls this hook for the grouped relation only, so
+ * the parallel plan is built here from the partial grouping target the
+ * planner made.
+ */
+static void
+compact_create_upper_paths(PlannerInfo *root, UpperRelationKind stage,
+						   RelOptInfo *input_rel, RelOptInfo *output_rel,
+						   void *extra)
+{
+	Query	   *parse = root->parse;
+	RangeTblEntry *rte;
+	Relation	relation;
+	AggCollect	ctx;
+	RelOptInfo *partial_rel;
+	bool		own_changes;
+
+	if (prev_create_upper_paths_hook)
+		prev_create_upper_paths_hook(root, stage, input_rel, output_rel, extra);
+
+	if (stage != UPPERREL_GROUP_AGG || !compact_enable_custom_scan ||
+		!compact_enable_aggregate_pushdown)
+		return;
+	if (input_rel->reloptkind != RELOPT_BASEREL ||
+		input_rel->rtekind != RTE_RELATION || input_rel->lateral_relids != NULL ||
+		parse->groupClause != NIL || parse->groupingSets != NIL ||
+		parse->havingQual != NULL || parse->hasWindowFuncs ||
+		parse->hasTargetSRFs ||
+		((GroupPathExtraData *) extra)->patype != PARTITIONWISE_AGGREGATE_NONE)
+		return;
+	rte = planner_rt_fetch(input_rel->relid, root);
+	if (rte->inh || rte->tablesample != NULL)
+		return;
+
+	ctx.varno = input_rel->relid;
+	ctx.aggrefs = NIL;
+	ctx.ok = true;
+	CollectAggrefs((Node *) output_rel->reltarget->exprs, &ctx);
+	if (!ctx.ok || ctx.aggrefs == NIL)
+		return;
+
+	/* the quals run on the scan's rows: no system columns there */
+	{
+		Bitmapset  *attrs = NULL;
+		ListCell   *lc;
+
+		foreach(lc, input_rel->baserestrictinfo)
+			pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause,
+						   input_rel->relid, &attrs);
+		if (attrs != NULL &&
+			bms_next_member(attrs, -1) <= 0 - FirstLowInvalidHeapAttributeNumber)
+			return;
+	}
+
+	relation = CompactBaseRelation(rte);
+	if (relation == NULL)
+		return;
+	own_changes = HasOwnChanges(relation);
+
+	add_path(output_rel, &AggregatePath(root, input_rel, relation, output_rel,
+										output_rel->reltarget, ctx.aggrefs,
+										0)->path);
+
+	/*
+	 * Parallel: the planner made the partially grouped relation (with its
+	 * target of partial Aggrefs) when the input had partial paths.
+	 */
+	partial_rel = fetch_upper_rel(root, UPPERREL_PARTIAL_GROUP_AGG,
+								  output_rel->relids);
+	if (input_rel->consider_parallel && output_rel->consider_parallel &&
+		!own_changes && max_parallel_workers_per_gather > 0 &&
+		partial_rel->reltarget->exprs != NIL)
+	{
+		AggCollect	pctx = {input_rel->relid, NIL, true};
+		int			workers = compute_parallel_worker(input_rel, input_rel->pages, -1,
+													  max_parallel_workers_per_gather);
+
+		CollectAggrefs((Node *) partial_rel->reltarget->exprs, &pctx);
+		if (pctx.ok && pctx.aggrefs != NIL && workers > 0)
+		{
+			CustomPath *scan = AggregatePath(root, input_rel, relation,
+											 partial_rel, partial_rel->reltarget,
+											 pctx.aggrefs, workers);
+			double		rows = workers + 1;
+			Path	   *gather;
+			AggClauseCosts costs;
+
+			gather = (Path *) create_gather_path(root, partial_rel, &scan->path,
+												 partial_rel->reltarget, NULL,
+												 &rows);
+			get_agg_clause_costs(root, AGGSPLIT_FINAL_DESERIAL, &costs);
+			add_path(output_rel,
+					 (Path *) create_agg_path(root, output_rel, gather,
+											  output_rel->reltarget, AGG_PLAIN,
+											  AGGSPLIT_FINAL_DESERIAL, NIL, NIL,
+											  &costs, 1));
+		}
+	}
+	table_close(relation, NoLock);
+}
+
 static Plan *
 PlanCompactScan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 				List *tlist, List *clauses, List *custom_plans)
@@ -344,15 +586,41 @@ PlanCompactScan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	List	   *quals = extract_actual_clauses(clauses, false);
 
 	cscan->scan.plan.targetlist = tlist;
-	cscan->scan.plan.qual = quals;
-	cscan->scan.scanrelid = rel->relid;
 	cscan->flags = best_path->flags;
 	cscan->custom_plans = NIL;
+	cscan->methods = &ScanMethods;
+	if (list_length(best_path->custom_private) > 2)
+	{
+		/*
+		 * Aggregates: the scan tuple holds them, then the relation's quals
+		 * (so that setrefs fixes their Vars and Params as for a scan).  The
+		 * node's target list refers to the aggregates by position.
+		 */
+		List	   *aggrefs = list_nth(best_path->custom_private, 3);
+		List	   *rel_quals = list_nth(best_path->custom_private, 4);
+		List	   *scan_tlist = NIL;
+		ListCell   *lc;
+
+		foreach(lc, list_concat_copy(aggrefs, rel_quals))
+			scan_tlist = lappend(scan_tlist,
+								 makeTargetEntry(copyObject(lfirst(lc)),
+												 list_length(scan_tlist) + 1,
+												 NULL, false));
+		cscan->scan.scanrelid = intVal(list_nth(best_path->custom_private, 2));
+		cscan->scan.plan.qual = NIL;
+		cscan->custom_exprs = NIL;
+		cscan->custom_scan_tlist = scan_tlist;
+		cscan->custom_private = list_make3(linitial(best_path->custom_private),
+										   lsecond(best_path->custom_private),
+										   makeInteger(list_length(aggrefs)));
+		return &cscan->scan.plan;
+	}
+	cscan->scan.plan.qual = quals;
+	cscan->scan.scanrelid = rel->relid;
 	/* the pruning quals: fixed up by setrefs like the qual */
 	cscan->custom_exprs = copyObject(quals);
 	cscan->custom_private = best_path->custom_private;
 	cscan->custom_scan_tlist = NIL;
-	cscan->methods = &ScanMethods;
 	return &cscan->scan.plan;
 }
 
@@ -504,6 +772,30 @@ BeginCompactScan(CustomScanState *node, EState *estate, int eflags)
 
 	state->varno = cscan->scan.scanrelid;
 	state->prune_quals = compact_scan_pruning ? cscan->custom_exprs : NIL;
+	if (list_length(cscan->custom_private) > 2)
+	{
+		/* aggregates first in the scan tuple, then the relation's quals */
+		int			naggs = intVal(lthird(cscan->custom_private));
+		List	   *aggrefs = NIL;
+		List	   *quals = NIL;
+
+		foreach(lc, cscan->custom_scan_tlist)
+		{
+			TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+			if (tle->resno <= naggs)
+				aggrefs = lappend(aggrefs, tle->expr);
+			else
+				quals = lappend(quals, tle->expr);
+		}
+		state->aggs = AggSetCreate(aggrefs);
+		state->agg_exprs = aggrefs;
+		state->agg_quals = quals;
+		state->agg_qual = ExecInitQual(quals, &node->ss.ps);
+		state->rowslot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
+												  &TTSOpsVirtual);
+		state->prune_quals = compact_scan_pruning ? quals : NIL;
+	}
 	state->prunecxt = AllocSetContextCreate(CurrentMemoryContext,
 											"compact scan pruning",
 											ALLOCSET_SMALL_SIZES);
@@ -550,11 +842,10 @@ FlushCounters(CompactScanState *state)
 	state->flushed = true;
 }
 
-static TupleTableSlot *
-CompactScanNext(ScanState *ss)
+static void
+StartScan(CompactScanState *state)
 {
-	CompactScanState *state = (CompactScanState *) ss;
-	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+	ScanState  *ss = &state->css.ss;
 
 	if (!state->bound)
 		BindPruningQuals(state);
@@ -564,10 +855,98 @@ CompactScanNext(ScanState *ss)
 										  ss->ps.state->es_snapshot, 0, NULL);
 		CompactScanSetFilter(state->scandesc, &state->filter);
 	}
+}
+
+static TupleTableSlot *
+CompactScanNext(ScanState *ss)
+{
+	CompactScanState *state = (CompactScanState *) ss;
+	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+
+	StartScan(state);
 	if (table_scan_getnextslot(state->scandesc, ForwardScanDirection, slot))
 		return slot;
 	FlushCounters(state);
 	return NULL;
+}
+
+/*
+ * The rows of a batch that pass the quals, evaluated on each row as a
+ * virtual tuple of the needed columns.  Returns how many; their indexes go
+ * to pass.
+ */
+static int
+FilterBatch(CompactScanState *state, CompactBatch *batch, int *pass)
+{
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	TupleTableSlot *slot = state->rowslot;
+	TupleTableSlot *saved = econtext->ecxt_scantuple;
+	int			natts = slot->tts_tupleDescriptor->natts;
+	int			n = 0;
+
+	econtext->ecxt_scantuple = slot;
+	for (int k = 0; k < batch->nrows; k++)
+	{
+		int			r = batch->rows ? batch->rows[k] : k;
+
+		ExecClearTuple(slot);
+		for (int a = 0; a < natts; a++)
+		{
+			slot->tts_values[a] = batch->values[a][r];
+			slot->tts_isnull[a] = batch->isnull[a][r];
+		}
+		ExecStoreVirtualTuple(slot);
+		if (ExecQual(state->agg_qual, econtext))
+			pass[n++] = r;
+		ResetExprContext(econtext);
+	}
+	econtext->ecxt_scantuple = saved;
+	return n;
+}
+
+/* The aggregates over every row the scan returns, as one tuple. */
+static TupleTableSlot *
+CompactAggregateNext(ScanState *ss)
+{
+	CompactScanState *state = (CompactScanState *) ss;
+	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+	CompactBatch batch;
+	int		   *pass = NULL;
+	int			passcap = 0;
+
+	ExecClearTuple(slot);
+	if (state->agg_done)
+		return NULL;
+	StartScan(state);
+	while (CompactScanNextBatch(state->scandesc, &batch))
+	{
+		if (state->agg_qual != NULL)
+		{
+			int			n;
+
+			if (passcap < batch.nrows)
+			{
+				if (pass)
+					pfree(pass);
+				passcap = Max(batch.nrows, 1024);
+				pass = palloc(sizeof(int) * passcap);
+			}
+			n = FilterBatch(state, &batch, pass);
+			AggSetAccumulate(state->aggs, batch.values, batch.isnull, pass, n);
+		}
+		else
+			AggSetAccumulate(state->aggs, batch.values, batch.isnull,
+							 batch.rows, batch.nrows);
+	}
+	if (pass)
+		pfree(pass);
+	FlushCounters(state);
+
+	/* the remaining (qual) columns of the scan tuple are not read */
+	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	AggSetResults(state->aggs, slot->tts_values, slot->tts_isnull);
+	state->agg_done = true;
+	return ExecStoreVirtualTuple(slot);
 }
 
 static bool
@@ -579,6 +958,8 @@ CompactScanRecheck(ScanState *ss, TupleTableSlot *slot)
 static TupleTableSlot *
 ExecCompactScan(CustomScanState *node)
 {
+	if (((CompactScanState *) node)->aggs)
+		return ExecScan(&node->ss, CompactAggregateNext, CompactScanRecheck);
 	return ExecScan(&node->ss, CompactScanNext, CompactScanRecheck);
 }
 
@@ -590,6 +971,9 @@ EndCompactScan(CustomScanState *node)
 	if (state->scandesc)
 		table_endscan(state->scandesc);
 	state->scandesc = NULL;
+	if (state->rowslot)
+		ExecDropSingleTupleTableSlot(state->rowslot);
+	state->rowslot = NULL;
 }
 
 static void
@@ -600,6 +984,9 @@ ReScanCompactScan(CustomScanState *node)
 	/* parameters may have changed: bind them again at the first row */
 	state->bound = false;
 	state->flushed = false;
+	state->agg_done = false;
+	if (state->aggs)
+		AggSetReset(state->aggs);
 	if (state->scandesc)
 		table_rescan(state->scandesc, NULL);
 	ExecScanReScan(&node->ss);
@@ -689,6 +1076,25 @@ ExplainCompactScan(CustomScanState *node, List *ancestors, ExplainState *es)
 	}
 	ExplainPropertyList("Columns", columns, es);
 
+	if (state->aggs)
+	{
+		List	   *context = set_deparse_context_plan(es->deparse_cxt,
+													   node->ss.ps.plan,
+													   ancestors);
+		List	   *aggs = NIL;
+		ListCell   *lc;
+
+		foreach(lc, state->agg_exprs)
+			aggs = lappend(aggs, deparse_expression(lfirst(lc), context,
+													es->verbose, false));
+		ExplainPropertyList("Aggregates", aggs, es);
+		if (state->agg_quals != NIL)
+			ExplainPropertyText("Filter",
+								deparse_expression((Node *) make_ands_explicit(state->agg_quals),
+												   context, es->verbose, false),
+								es);
+	}
+
 	if (state->prune_quals != NIL)
 	{
 		List	   *context = set_deparse_context_plan(es->deparse_cxt,
@@ -732,7 +1138,16 @@ CompactCustomScanInit(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("compact.enable_aggregate_pushdown",
+							 "Let CompactScan compute count, sum, avg, min and max itself.",
+							 "Off: an Aggregate node computes them from the scan's rows.",
+							 &compact_enable_aggregate_pushdown,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	RegisterCustomScanMethods(&ScanMethods);
 	prev_set_rel_pathlist_hook = set_rel_pathlist_hook;
 	set_rel_pathlist_hook = compact_set_rel_pathlist;
+	prev_create_upper_paths_hook = create_upper_paths_hook;
+	create_upper_paths_hook = compact_create_upper_paths;
 }

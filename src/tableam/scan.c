@@ -91,8 +91,12 @@ typedef struct CompactScanDescData
 	Datum	  **valbuf;
 	bool	  **nullbuf;
 	int			bufrows;
+	Datum	   *nullvalues;		/* bufrows zeroes and trues: unread columns */
+	bool	   *nulls;
 
 	CompactScanFilter *filter;	/* what may be skipped, or NULL */
+	int		   *sel;			/* visible rows of a batch (NextBatch) */
+	int			selcap;
 
 	bool		own_deletes;
 	bool		include_deleted;
@@ -462,6 +466,15 @@ ScanLoadBatch(CompactScanDesc scan, int rg)
 				scan->valbuf[a] = CompactAllocLarge(scan->scancxt, sizeof(Datum) * nrows);
 				scan->nullbuf[a] = CompactAllocLarge(scan->scancxt, sizeof(bool) * nrows);
 			}
+			/* the one column of NULLs that every unread column shows */
+			if (scan->nulls)
+			{
+				pfree(scan->nullvalues);
+				pfree(scan->nulls);
+			}
+			scan->nullvalues = palloc0(sizeof(Datum) * nrows);
+			scan->nulls = palloc(sizeof(bool) * nrows);
+			memset(scan->nulls, true, sizeof(bool) * nrows);
 			scan->bufrows = nrows;
 			MemoryContextSwitchTo(bufold);
 		}
@@ -472,8 +485,8 @@ ScanLoadBatch(CompactScanDesc scan, int rg)
 			if (scan->filter && scan->filter->needed && !scan->filter->needed[a])
 			{
 				/* not read by the query: NULL, never decoded */
-				memset(scan->isnull[a], true, sizeof(bool) * nrows);
-				memset(scan->values[a], 0, sizeof(Datum) * nrows);
+				scan->values[a] = scan->nullvalues;
+				scan->isnull[a] = scan->nulls;
 			}
 			else if (scan->colmap[a] >= 0)
 				FragmentReaderReadColumn(scan->reader, rg, scan->colmap[a],
@@ -598,13 +611,46 @@ prev_source:
 	}
 }
 
+/*
+ * Is row `row` of the loaded batch one the scan returns?  Sets its row
+ * number and whether it is deleted (returned only with include_deleted).
+ */
+static inline bool
+ScanRowVisible(CompactScanDesc scan, int row, int64 *rownum, bool *deleted)
+{
+	ScanSource *source = &scan->sources[scan->src];
+	uint32		offset;
+
+	*deleted = false;
+	if (source->seg)
+	{
+		offset = row;
+		if (!WriteStateRowVisible(source->seg, row, scan->rs_base.rs_snapshot))
+			return false;
+	}
+	else
+	{
+		offset = scan->rg_start[scan->rg] + row;
+		if (offset >= scan->visible_rows)
+			return false;
+		if (scan->dv && DeletionVectorIsSet(scan->dv, offset))
+			*deleted = true;
+	}
+	*rownum = source->first_row + offset;
+	if (!*deleted && scan->own_deletes &&
+		WriteStateIsDeleted(scan->rs_base.rs_rd->rd_node, *rownum,
+							scan->include_deleted ? NULL : scan->rs_base.rs_snapshot,
+							NULL))
+		*deleted = true;
+	return !*deleted || scan->include_deleted;
+}
+
 bool
 compact_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 						 TupleTableSlot *slot)
 {
 	CompactScanDesc scan = (CompactScanDesc) sscan;
 	Relation	rel = sscan->rs_rd;
-	Snapshot	snapshot = sscan->rs_snapshot;
 	int			natts;
 
 	/*
@@ -620,34 +666,12 @@ compact_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 	ExecClearTuple(slot);
 	while (ScanStep(scan, direction))
 	{
-		ScanSource *source = &scan->sources[scan->src];
-		uint32		offset;
-		bool		deleted = false;
 		int64		rownum;
+		bool		deleted;
 
 		CHECK_FOR_INTERRUPTS();
-		if (source->seg)
-		{
-			offset = scan->row;
-			if (!WriteStateRowVisible(source->seg, scan->row, snapshot))
-				continue;
-		}
-		else
-		{
-			offset = scan->rg_start[scan->rg] + scan->row;
-			if (offset >= scan->visible_rows)
-				continue;
-			if (scan->dv && DeletionVectorIsSet(scan->dv, offset))
-				deleted = true;
-		}
-		rownum = source->first_row + offset;
-		if (!deleted && scan->own_deletes &&
-			WriteStateIsDeleted(rel->rd_node, rownum,
-								scan->include_deleted ? NULL : snapshot, NULL))
-			deleted = true;
-		if (deleted && !scan->include_deleted)
+		if (!ScanRowVisible(scan, scan->row, &rownum, &deleted))
 			continue;
-
 		for (int a = 0; a < natts; a++)
 		{
 			slot->tts_values[a] = scan->values[a][scan->row];
@@ -657,6 +681,63 @@ compact_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 		CompactRowNumberToTid(rownum, &slot->tts_tid);
 		slot->tts_tableOid = RelationGetRelid(rel);
 		scan->last_deleted = deleted;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The scan's next rows as arrays rather than slots (aggregates computed by
+ * the custom scan): the rest of the loaded row group or write segment, or
+ * the next one with a visible row.  batch->rows lists the visible rows, or
+ * is NULL when all batch->nrows rows are.  false at the end.  Forward, and
+ * without include_deleted.
+ */
+bool
+CompactScanNextBatch(TableScanDesc sscan, CompactBatch *batch)
+{
+	CompactScanDesc scan = (CompactScanDesc) sscan;
+
+	Assert(!scan->include_deleted);
+	while (ScanStep(scan, ForwardScanDirection))
+	{
+		ScanSource *source = &scan->sources[scan->src];
+		int			first = scan->row;
+		int			n = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		batch->values = scan->values;
+		batch->isnull = scan->isnull;
+		/* ScanStep goes on with the next batch */
+		scan->row = scan->batch_rows - 1;
+		if (first == 0 && source->seg == NULL && scan->dv == NULL &&
+			!scan->own_deletes &&
+			scan->rg_start[scan->rg] + scan->batch_rows <= scan->visible_rows)
+		{
+			batch->rows = NULL;
+			batch->nrows = scan->batch_rows;
+			return true;
+		}
+		if (scan->selcap < scan->batch_rows)
+		{
+			if (scan->sel)
+				pfree(scan->sel);
+			scan->sel = MemoryContextAlloc(scan->scancxt,
+										   sizeof(int) * scan->batch_rows);
+			scan->selcap = scan->batch_rows;
+		}
+		for (int r = first; r < scan->batch_rows; r++)
+		{
+			int64		rownum;
+			bool		deleted;
+
+			if (ScanRowVisible(scan, r, &rownum, &deleted))
+				scan->sel[n++] = r;
+		}
+		if (n == 0)
+			continue;
+		batch->rows = scan->sel;
+		batch->nrows = n;
 		return true;
 	}
 	return false;

@@ -179,6 +179,17 @@ extern void CompactScanSetIncludeDeleted(TableScanDesc scan, bool include);
 extern void CompactScanSetFilter(TableScanDesc scan, CompactScanFilter *filter);
 extern bool CompactScanLastRowDeleted(TableScanDesc scan);
 
+/* rows of one row group or write segment, as the scan's column arrays */
+typedef struct CompactBatch
+{
+	Datum	  **values;			/* per attribute, indexed by row */
+	bool	  **isnull;
+	const int  *rows;			/* the visible rows, or NULL: 0..nrows */
+	int			nrows;
+} CompactBatch;
+
+extern bool CompactScanNextBatch(TableScanDesc scan, CompactBatch *batch);
+
 /* columns.c: what the format layer needs to know about a table's columns */
 extern FragmentColumn *CompactFragmentColumns(TupleDesc desc, int natts,
 											  bool with_stats, int *ncolumns);
