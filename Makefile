@@ -32,11 +32,17 @@ endef
 build: deps
 	$(call build_with,)
 
+# The old library is unlinked, not overwritten: servers started from it
+# (a bench, a test run) keep their mapped copy and do not crash.
+PKGLIB_SO = $(shell $(PG_CONFIG) --pkglibdir)/compact.so
+
 install: build
+	rm -f $(PKGLIB_SO)
 	$(PGXS_MAKE) install
 
 check: deps
 	$(call build_with,-DCOMPACT_DEBUG)
+	rm -f $(PKGLIB_SO)
 	$(PGXS_MAKE) COMPACT_CFLAGS=-DCOMPACT_DEBUG install
 	scripts/check.sh
 
