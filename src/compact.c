@@ -176,6 +176,7 @@ _PG_init(void)
 	CompactDdlInit();
 	CompactUtilityInit();
 	CompactCustomScanInit();
+	CompactBitmapScanInit();
 	CompactLauncherRegister();
 	CompactWalRegister();
 

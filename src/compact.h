@@ -46,6 +46,9 @@ extern bool compact_scan_pruning;
 extern bool compact_enable_custom_scan;
 extern void CompactCustomScanInit(void);
 
+/* scan/bitmapscan.c */
+extern void CompactBitmapScanInit(void);
+
 /* commands/utility.c */
 extern void CompactUtilityInit(void);
 

@@ -28,6 +28,7 @@
 #include "common/pg_prng.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
+#include "nodes/tidbitmap.h"
 #include "optimizer/optimizer.h"
 #include "port/atomics.h"
 #include "storage/procarray.h"
@@ -97,6 +98,11 @@ typedef struct CompactScanDescData
 	CompactScanFilter *filter;	/* what may be skipped, or NULL */
 	int		   *sel;			/* visible rows of a batch (NextBatch) */
 	int			selcap;
+
+	/* bitmap scans: the row numbers of the current block to try */
+	int64		bm_rows[COMPACT_ROWS_PER_BLOCK];
+	int			bm_nrows;
+	int			bm_next;
 
 	bool		own_deletes;
 	bool		include_deleted;
@@ -740,6 +746,64 @@ CompactScanNextBatch(TableScanDesc sscan, CompactBatch *batch)
 		batch->nrows = n;
 		return true;
 	}
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * bitmap scans
+ *
+ * A bitmap names blocks of TIDs, that is ranges of COMPACT_ROWS_PER_BLOCK
+ * row numbers, in row-number order: the rows of each block are fetched as
+ * an index scan fetches them (the fetch cache keeps the decoded row group,
+ * which consecutive blocks share).  PostgreSQL's own prefetching of
+ * main-fork blocks is switched off for these scans (scan/bitmapscan.c).
+ * ------------------------------------------------------------------------
+ */
+bool
+compact_scan_bitmap_next_block(TableScanDesc sscan, TBMIterateResult *tbmres)
+{
+	CompactScanDesc scan = (CompactScanDesc) sscan;
+	int64		first = (int64) tbmres->blockno * COMPACT_ROWS_PER_BLOCK;
+
+	scan->bm_nrows = 0;
+	scan->bm_next = 0;
+	if (first >= COMPACT_MAX_ROW_NUMBER)
+		return false;
+	if (tbmres->ntuples >= 0)
+	{
+		/* exact: the offsets the index found */
+		for (int i = 0; i < tbmres->ntuples; i++)
+		{
+			OffsetNumber off = tbmres->offsets[i];
+
+			if (off >= 1 && off <= COMPACT_ROWS_PER_BLOCK)
+				scan->bm_rows[scan->bm_nrows++] = first + off - 1;
+		}
+	}
+	else
+	{
+		/* lossy: every row of the block, the quals are rechecked */
+		for (int i = 0; i < COMPACT_ROWS_PER_BLOCK; i++)
+			scan->bm_rows[scan->bm_nrows++] = first + i;
+	}
+	return scan->bm_nrows > 0;
+}
+
+bool
+compact_scan_bitmap_next_tuple(TableScanDesc sscan, TBMIterateResult *tbmres,
+							   TupleTableSlot *slot)
+{
+	CompactScanDesc scan = (CompactScanDesc) sscan;
+
+	while (scan->bm_next < scan->bm_nrows)
+	{
+		int64		rownum = scan->bm_rows[scan->bm_next++];
+
+		CHECK_FOR_INTERRUPTS();
+		if (CompactFetchRow(sscan->rs_rd, rownum, sscan->rs_snapshot, slot))
+			return true;
+	}
+	ExecClearTuple(slot);
 	return false;
 }
 

@@ -294,8 +294,8 @@ static const TableAmRoutine compact_methods = {
 
 	.relation_estimate_size = compact_relation_estimate_size,
 
-	.scan_bitmap_next_block = NULL,
-	.scan_bitmap_next_tuple = NULL,
+	.scan_bitmap_next_block = compact_scan_bitmap_next_block,
+	.scan_bitmap_next_tuple = compact_scan_bitmap_next_tuple,
 	.scan_sample_next_block = compact_scan_sample_next_block,
 	.scan_sample_next_tuple = compact_scan_sample_next_tuple,
 };
@@ -304,4 +304,11 @@ Datum
 compact_tableam_handler(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_POINTER(&compact_methods);
+}
+
+/* the routine, to recognize compact relations by rd_tableam */
+const TableAmRoutine *
+CompactTableAmRoutine(void)
+{
+	return &compact_methods;
 }

@@ -144,6 +144,9 @@ extern void ModifyStateReset(void);
 extern void ModifyStateSubXact(bool commit, SubTransactionId mysubid,
 							   SubTransactionId parentsubid);
 
+/* tableam.c */
+extern const TableAmRoutine *CompactTableAmRoutine(void);
+
 /* fetch.c */
 extern bool CompactFetchRow(Relation rel, int64 rownum, Snapshot snapshot,
 							TupleTableSlot *slot);
@@ -189,6 +192,11 @@ typedef struct CompactBatch
 } CompactBatch;
 
 extern bool CompactScanNextBatch(TableScanDesc scan, CompactBatch *batch);
+extern bool compact_scan_bitmap_next_block(TableScanDesc scan,
+										   struct TBMIterateResult *tbmres);
+extern bool compact_scan_bitmap_next_tuple(TableScanDesc scan,
+										   struct TBMIterateResult *tbmres,
+										   TupleTableSlot *slot);
 
 /* columns.c: what the format layer needs to know about a table's columns */
 extern FragmentColumn *CompactFragmentColumns(TupleDesc desc, int natts,
