@@ -14,6 +14,9 @@
 #include "postgres.h"
 
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/mman.h>
 
 #include "fmgr.h"
@@ -98,6 +101,29 @@ CompactAllocLarge(MemoryContext cxt, Size size)
 	if (size >= 2 * HUGE_PAGE_SIZE)
 		AdviseHugePages(pointer, size);
 	return pointer;
+}
+
+/*
+ * Writing and compacting allocate and free buffers of 100 kB to tens of MB
+ * per page, row group and segment.  glibc returns such memory to the
+ * kernel at once until its thresholds adapt (to mmap 32 MB, trim 64 MB,
+ * after the first large block is freed), and every reuse then faults the
+ * pages in again, zeroed: a tenth of a COPY or a compaction on a virtual
+ * machine.  A backend that starts such work sets the thresholds glibc would
+ * have converged to, once.
+ */
+void
+CompactTuneMalloc(void)
+{
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+	static bool done = false;
+
+	if (done)
+		return;
+	done = true;
+	(void) mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	(void) mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+#endif
 }
 
 /* compact.debug_fault_points(): the names, in a COMPACT_DEBUG build only */

@@ -20,6 +20,7 @@ extern void _PG_init(void);
 
 /* large arrays, in transparent huge pages where the kernel offers them */
 extern void *CompactAllocLarge(MemoryContext cxt, Size size);
+extern void CompactTuneMalloc(void);
 
 /*
  * Fault points, compiled in only for tests (-DCOMPACT_DEBUG, as "make

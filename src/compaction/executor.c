@@ -358,6 +358,7 @@ CompactionRun(const CompactionRequest *request, CompactionResult *result)
 	MemoryContext old;
 
 	INSTR_TIME_SET_CURRENT(start);
+	CompactTuneMalloc();
 	memset(result, 0, sizeof(CompactionResult));
 	memset(&Progress, 0, sizeof(Progress));
 	Progress.result = result;

@@ -215,14 +215,16 @@ GroupOutputAddRow(GroupOutput *out, Datum *values, bool *isnull)
 }
 
 /*
- * Append rows given by a permutation of column arrays that outlive the
- * output's row groups (no copies): row i of the output is row rows[i] of
- * values/isnull (per attribute).  Filled column by column, which is kinder
- * to the caches than row by row.  newrows[i] gets each row's row number.
+ * Append rows given by a permutation of column arrays: row i of the output
+ * is row rows[i] of values/isnull (per attribute).  Filled column by
+ * column, which is kinder to the caches than row by row.  newrows[i] gets
+ * each row's row number.  By-reference values are copied when copy is set,
+ * else the arrays and what they point to must outlive the output's row
+ * groups.
  */
 void
 GroupOutputAddGathered(GroupOutput *out, Datum **values, bool **isnull,
-				  const int64 *rows, int64 n, int64 *newrows)
+					   const int64 *rows, int64 n, int64 *newrows, bool copy)
 {
 	int64		done = 0;
 
@@ -244,6 +246,21 @@ GroupOutputAddGathered(GroupOutput *out, Datum **values, bool **isnull,
 			const Datum *src = values[a];
 			const bool *srcnull = isnull[a];
 
+			if (copy && !out->cols[c].typbyval)
+			{
+				MemoryContext old = MemoryContextSwitchTo(out->bufcxt);
+				int16		typlen = out->cols[c].typlen;
+
+				for (int j = 0; j < k; j++)
+				{
+					int64		r = rows[done + j];
+
+					dstnull[j] = srcnull[r];
+					dst[j] = srcnull[r] ? (Datum) 0 : datumCopy(src[r], false, typlen);
+				}
+				MemoryContextSwitchTo(old);
+				continue;
+			}
 			for (int j = 0; j < k; j++)
 			{
 				int64		r = rows[done + j];

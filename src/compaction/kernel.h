@@ -101,7 +101,7 @@ extern void GroupOutputInit(GroupOutput *out, Relation rel,
 extern int64 GroupOutputAddRow(GroupOutput *out, Datum *values, bool *isnull);
 extern void GroupOutputAddGathered(GroupOutput *out, Datum **values,
 								   bool **isnull, const int64 *rows, int64 n,
-								   int64 *newrows);
+								   int64 *newrows, bool copy);
 extern bool GroupOutputCanCopy(GroupOutput *out, FragmentReader *reader);
 extern int64 GroupOutputCopyRowGroup(GroupOutput *out, FragmentReader *reader,
 									 int rowgroup, int nrows, Datum **values,

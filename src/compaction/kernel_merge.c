@@ -62,9 +62,9 @@ AnyDeleted(const DeletionVector *dv, int64 from, int n)
 void
 KernelMerge(GroupRun *gs)
 {
-	int			natts = RelationGetDescr(gs->rel)->natts;
-	Datum	   *values = palloc(sizeof(Datum) * natts);
-	bool	   *isnull = palloc(sizeof(bool) * natts);
+	int64	   *keep = NULL;
+	int64	   *newrows = NULL;
+	int			cap = 0;
 
 	for (int s = 0; s < gs->nsources; s++)
 	{
@@ -93,18 +93,32 @@ KernelMerge(GroupRun *gs)
 				offset += src.rows;
 				continue;
 			}
+			/* the live rows, column by column (the decoded arrays are reused) */
 			GroupSourceDecode(&src);
-			for (int r = 0; r < src.rows; r++, offset++)
+			if (cap < src.rows)
 			{
-				if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
-					continue;
-				for (int a = 0; a < natts; a++)
+				if (keep)
 				{
-					values[a] = src.values[a][r];
-					isnull[a] = src.isnull[a][r];
+					pfree(keep);
+					pfree(newrows);
 				}
-				gs->maps[s][offset] = GroupOutputAddRow(&gs->out, values, isnull);
+				cap = src.rows;
+				keep = palloc(sizeof(int64) * cap);
+				newrows = palloc(sizeof(int64) * cap);
 			}
+			{
+				int			n = 0;
+
+				for (int r = 0; r < src.rows; r++)
+					if (gs->deleted[s] == NULL ||
+						!DeletionVectorIsSet(gs->deleted[s], offset + r))
+						keep[n++] = r;
+				GroupOutputAddGathered(&gs->out, src.values, src.isnull, keep, n,
+									   newrows, true);
+				for (int k = 0; k < n; k++)
+					gs->maps[s][offset + keep[k]] = newrows[k];
+			}
+			offset += src.rows;
 		}
 		GroupSourceClose(&src);
 	}

@@ -723,7 +723,7 @@ KernelSortInPasses(GroupRun *gs)
 					values[a][r] = rowvals[(start + r) * natts + a];
 					isnull[a][r] = rownulls[(start + r) * natts + a];
 				}
-			GroupOutputAddGathered(&gs->out, values, isnull, order, k, newrows);
+			GroupOutputAddGathered(&gs->out, values, isnull, order, k, newrows, false);
 			for (int r = 0; r < k; r++)
 			{
 				int64		offset;

@@ -14,9 +14,10 @@
  * aggregates supported here is never of type internal, so nothing needs
  * serializing.
  *
- * Supported: count(*), count(x); sum, avg of int2, int4, float4, float8;
- * min, max of int2, int4, int8, float4, float8, date, timestamp,
- * timestamptz.  sum and avg of int8 (numeric accumulators) are not.
+ * Supported: count(*), count(x); sum, avg of int2, int4, int8, float4,
+ * float8; min, max of int2, int4, int8, float4, float8, date, timestamp,
+ * timestamptz, and of text in the aggregate's collation.  sum and avg of int8 (an int128 sum made numeric at the
+ * end) only whole, not under Gather: their transition state is internal.
  *
  * IDENTIFICATION
  *	  src/scan/aggregate.c
@@ -31,9 +32,12 @@
 #include "nodes/nodeFuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
 #include "utils/numeric.h"
+#include "utils/varlena.h"
 
 #include "scan/aggregate.h"
 
@@ -43,13 +47,17 @@ typedef enum AggKind
 	AGG_COUNT,
 	AGG_SUM_INT,				/* int2, int4 -> int8 */
 	AGG_AVG_INT,				/* int2, int4: {count, sum} -> numeric */
+	AGG_SUM_INT8,				/* int8: an int128 sum -> numeric */
+	AGG_AVG_INT8,
 	AGG_SUM_FLOAT4,
 	AGG_SUM_FLOAT8,
 	AGG_AVG_FLOAT,				/* float4, float8: {N, Sx, Sxx} -> float8 */
 	AGG_MIN_INT,				/* int2, int4, int8, date, timestamp(tz) */
 	AGG_MAX_INT,
 	AGG_MIN_FLOAT,				/* float4, float8 */
-	AGG_MAX_FLOAT
+	AGG_MAX_FLOAT,
+	AGG_MIN_TEXT,				/* text, in the aggregate's collation */
+	AGG_MAX_TEXT
 } AggKind;
 
 typedef struct AggState1
@@ -58,21 +66,27 @@ typedef struct AggState1
 	Oid			argtype;		/* InvalidOid for count(*) */
 	int			attno;			/* 0-based column of the argument */
 	bool		partial;		/* return the transition state */
+	Oid			collation;		/* of min and max of text */
 	/* state */
 	bool		seen;			/* a non-null input arrived */
 	int64		count;
 	int64		isum;
+#ifdef HAVE_INT128
+	int128		wsum;			/* sum and avg of int8 */
+#endif
 	int64		ival;			/* min/max of integer-like types */
 	double		fval;			/* sum, min, max of floats */
 	double		N,
 				Sx,
 				Sxx;
+	text	   *tval;			/* min, max of text: a copy in cxt */
 } AggState1;
 
 struct AggSet
 {
 	int			naggs;
 	AggState1  *aggs;
+	MemoryContext cxt;			/* text values kept across batches */
 };
 
 /* the kind of a supported aggregate function, or -1 */
@@ -91,6 +105,12 @@ AggKindOf(Oid aggfnoid)
 		case F_AVG_INT2:
 		case F_AVG_INT4:
 			return AGG_AVG_INT;
+#ifdef HAVE_INT128
+		case F_SUM_INT8:
+			return AGG_SUM_INT8;
+		case F_AVG_INT8:
+			return AGG_AVG_INT8;
+#endif
 		case F_SUM_FLOAT4:
 			return AGG_SUM_FLOAT4;
 		case F_SUM_FLOAT8:
@@ -118,6 +138,10 @@ AggKindOf(Oid aggfnoid)
 		case F_MAX_FLOAT4:
 		case F_MAX_FLOAT8:
 			return AGG_MAX_FLOAT;
+		case F_MIN_TEXT:
+			return AGG_MIN_TEXT;
+		case F_MAX_TEXT:
+			return AGG_MAX_TEXT;
 	}
 	return -1;
 }
@@ -141,6 +165,11 @@ AggSupported(Aggref *aggref, Index varno)
 	if (aggref->aggsplit != AGGSPLIT_SIMPLE &&
 		aggref->aggsplit != AGGSPLIT_INITIAL_SERIAL)
 		return false;
+	/* their transition state is internal, serialized by PostgreSQL's code */
+	if (aggref->aggsplit != AGGSPLIT_SIMPLE &&
+		(AggKindOf(aggref->aggfnoid) == AGG_SUM_INT8 ||
+		 AggKindOf(aggref->aggfnoid) == AGG_AVG_INT8))
+		return false;
 	if (AggKindOf(aggref->aggfnoid) == AGG_COUNT_STAR)
 		return aggref->args == NIL;
 	if (list_length(aggref->args) != 1)
@@ -161,6 +190,8 @@ AggSetCreate(List *aggrefs)
 
 	set->naggs = list_length(aggrefs);
 	set->aggs = palloc0(sizeof(AggState1) * Max(set->naggs, 1));
+	set->cxt = AllocSetContextCreate(CurrentMemoryContext, "compact scan aggregates",
+									 ALLOCSET_SMALL_SIZES);
 	foreach(lc, aggrefs)
 	{
 		Aggref	   *aggref = lfirst_node(Aggref, lc);
@@ -168,6 +199,7 @@ AggSetCreate(List *aggrefs)
 
 		agg->kind = (AggKind) AggKindOf(aggref->aggfnoid);
 		agg->partial = aggref->aggsplit == AGGSPLIT_INITIAL_SERIAL;
+		agg->collation = aggref->inputcollid;
 		agg->argtype = InvalidOid;
 		if (agg->kind != AGG_COUNT_STAR)
 		{
@@ -184,6 +216,7 @@ AggSetCreate(List *aggrefs)
 void
 AggSetReset(AggSet *set)
 {
+	MemoryContextReset(set->cxt);
 	for (int i = 0; i < set->naggs; i++)
 	{
 		AggState1  *agg = &set->aggs[i];
@@ -191,9 +224,62 @@ AggSetReset(AggSet *set)
 		agg->seen = false;
 		agg->count = 0;
 		agg->isum = 0;
+#ifdef HAVE_INT128
+		agg->wsum = 0;
+#endif
 		agg->ival = 0;
 		agg->fval = 0;
 		agg->N = agg->Sx = agg->Sxx = 0;
+		agg->tval = NULL;
+	}
+}
+
+/*
+ * text_smaller/text_larger: keep the state unless x sorts before (min) or
+ * after (max) it; the winner is copied, the batch's arrays being reused.
+ */
+static void
+TextMinMax(AggSet *set, AggState1 *agg, Datum *v, bool *n, const int *rows,
+		   int nrows, bool max)
+{
+	text	   *best = agg->tval;
+	int			bestrow = -1;
+	Datum		bestdatum = (Datum) 0;
+
+	for (int k = 0; k < nrows; k++)
+	{
+		int			r = rows ? rows[k] : k;
+		text	   *x;
+		int			cmp;
+
+		if (n[r])
+			continue;
+		x = (text *) DatumGetPointer(v[r]);
+		if (best == NULL)
+		{
+			best = x;
+			bestrow = r;
+			bestdatum = v[r];
+			continue;
+		}
+		cmp = varstr_cmp(VARDATA_ANY(best), VARSIZE_ANY_EXHDR(best),
+						 VARDATA_ANY(x), VARSIZE_ANY_EXHDR(x), agg->collation);
+		/* text_larger(state, x): state if it compares greater, else x */
+		if (max ? !(cmp > 0) : !(cmp < 0))
+		{
+			best = x;
+			bestrow = r;
+			bestdatum = v[r];
+		}
+	}
+	if (bestrow >= 0)
+	{
+		text	   *old = agg->tval;
+
+		agg->tval = (text *) DatumGetPointer(datumCopy(bestdatum, false, -1));
+		if (old)
+			pfree(old);
+		agg->seen = true;
 	}
 }
 
@@ -282,6 +368,8 @@ void
 AggSetAccumulate(AggSet *set, Datum **values, bool **isnull,
 				 const int *rows, int nrows)
 {
+	MemoryContext old = MemoryContextSwitchTo(set->cxt);
+
 	for (int i = 0; i < set->naggs; i++)
 	{
 		AggState1  *agg = &set->aggs[i];
@@ -320,6 +408,21 @@ AggSetAccumulate(AggSet *set, Datum **values, bool **isnull,
 					agg->seen |= count > 0;
 					break;
 				}
+#ifdef HAVE_INT128
+			case AGG_SUM_INT8:
+			case AGG_AVG_INT8:
+				{
+					/* int8_avg_accum: an int128 sum, never overflowing */
+					int64		count = 0;
+					int128		sum = agg->wsum;
+
+					FOR_EACH_VALUE(x, { count++; sum += DatumGetInt64(x); });
+					agg->count += count;
+					agg->wsum = sum;
+					agg->seen |= count > 0;
+					break;
+				}
+#endif
 			case AGG_SUM_FLOAT4:
 				{
 					/* float4pl: the first value is the state */
@@ -422,8 +525,13 @@ AggSetAccumulate(AggSet *set, Datum **values, bool **isnull,
 					agg->seen = seen;
 					break;
 				}
+			case AGG_MIN_TEXT:
+			case AGG_MAX_TEXT:
+				TextMinMax(set, agg, v, n, rows, nrows, agg->kind == AGG_MAX_TEXT);
+				break;
 		}
 	}
+	MemoryContextSwitchTo(old);
 }
 
 static Datum
@@ -443,6 +551,29 @@ Float8ArrayDatum(double a, double b, double c)
 	return PointerGetDatum(construct_array(elems, 3, FLOAT8OID, sizeof(float8),
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
+
+#ifdef HAVE_INT128
+/* an int128 as numeric, as numeric_poly_sum makes it */
+static Datum
+Int128Numeric(int128 x)
+{
+	char		buf[48];
+	char	   *p = buf + sizeof(buf) - 1;
+	bool		neg = x < 0;
+	uint128		u = neg ? -(uint128) x : (uint128) x;
+
+	*p = '\0';
+	do
+	{
+		*--p = '0' + (int) (u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (neg)
+		*--p = '-';
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(p),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+#endif
 
 static Datum
 IntDatum(Oid type, int64 x)
@@ -497,6 +628,24 @@ AggSetResults(AggSet *set, Datum *values, bool *isnull)
 													NumericGetDatum(int64_to_numeric(agg->isum)),
 													NumericGetDatum(int64_to_numeric(agg->count)));
 				break;
+#ifdef HAVE_INT128
+			case AGG_SUM_INT8:
+				isnull[i] = agg->count == 0;
+				if (!isnull[i])
+					values[i] = Int128Numeric(agg->wsum);
+				break;
+			case AGG_AVG_INT8:
+				isnull[i] = agg->count == 0;
+				if (!isnull[i])
+					values[i] = DirectFunctionCall2(numeric_div, Int128Numeric(agg->wsum),
+													NumericGetDatum(int64_to_numeric(agg->count)));
+				break;
+#else
+			case AGG_SUM_INT8:
+			case AGG_AVG_INT8:
+				elog(ERROR, "int8 sums are not computed in the scan here");
+				break;
+#endif
 			case AGG_SUM_FLOAT4:
 				isnull[i] = !agg->seen;
 				values[i] = Float4GetDatum((float4) agg->fval);
@@ -522,6 +671,12 @@ AggSetResults(AggSet *set, Datum *values, bool *isnull)
 			case AGG_MAX_FLOAT:
 				isnull[i] = !agg->seen;
 				values[i] = FloatDatum(agg->argtype, agg->fval);
+				break;
+			case AGG_MIN_TEXT:
+			case AGG_MAX_TEXT:
+				isnull[i] = agg->tval == NULL;
+				if (!isnull[i])
+					values[i] = datumCopy(PointerGetDatum(agg->tval), false, -1);
 				break;
 		}
 		if (isnull[i])

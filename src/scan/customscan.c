@@ -427,6 +427,15 @@ CollectAggrefs(Node *node, AggCollect *ctx)
 	return expression_tree_walker(node, CollectAggrefs, ctx);
 }
 
+static int
+CompareSecurityLevel(const ListCell *a, const ListCell *b)
+{
+	Index		la = lfirst_node(RestrictInfo, a)->security_level;
+	Index		lb = lfirst_node(RestrictInfo, b)->security_level;
+
+	return la < lb ? -1 : la > lb ? 1 : 0;
+}
+
 /*
  * A CompactScan that returns aggregates of rel's rows that pass its quals:
  * one row, or with workers one row of transition states per participant.
@@ -443,11 +452,19 @@ AggregatePath(PlannerInfo *root, RelOptInfo *rel, Relation relation,
 	Cost		io_cost;
 	double		rows_read;
 	QualCost	qual_cost;
+	List	   *rinfos;
 	ListCell   *lc;
 
 	ScanCost(root, rel, relation, &attnums, &all, &io_cost, &rows_read);
-	/* every qual, pseudoconstant ones too: there is no gating Result above */
-	foreach(lc, rel->baserestrictinfo)
+
+	/*
+	 * Every qual, pseudoconstant ones too (there is no gating Result above),
+	 * row-level security quals before the query's own, as a scan orders
+	 * them, so that no user function sees a row the policy hides.
+	 */
+	rinfos = list_copy(rel->baserestrictinfo);
+	list_sort(rinfos, CompareSecurityLevel);
+	foreach(lc, rinfos)
 		quals = lappend(quals, lfirst_node(RestrictInfo, lc)->clause);
 	cost_qual_eval(&qual_cost, rel->baserestrictinfo, root);
 

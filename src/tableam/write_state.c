@@ -307,6 +307,8 @@ NewSegment(Relation rel, RelWriteState *rs, int64 first_row, int64 reserved)
 	WriteSegment *seg = MemoryContextAllocZero(cxt, sizeof(WriteSegment));
 	int			natts = RelationGetDescr(rel)->natts;
 
+	CompactTuneMalloc();
+
 	seg->node = rel->rd_node;
 	seg->subid = GetCurrentSubTransactionId();
 	seg->first_row = first_row;

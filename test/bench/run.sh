@@ -2,7 +2,7 @@
 # compact benchmarks, side by side with a heap table in the same run.
 #
 #   make bench                      10M rows (BENCH_ROWS=N to scale)
-#   BENCH_ONLY=copy make bench      one case
+#   BENCH_ONLY=copy make bench      one case (or a comma list: copy,size)
 #   BENCH_REPS=5 make bench         repetitions per case (default 3, median)
 #
 # Starts a throwaway cluster (settings printed below), generates the events
@@ -88,7 +88,7 @@ report() {	# case compact peername peer unit
 	printf 'bench: %s compact=%s %s=%s ratio=%s\n' "$1" "$(printf %.3f "$2")" "$3" "$(printf %.3f "$4")" "$r"
 	TABLE_ROWS+=("| $1 | $(printf %.3f "$2") | $3 | $(printf %.3f "$4") | $r |")
 }
-want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }	# BENCH_ONLY: one case or a comma list
 
 # peers outside PostgreSQL (see the top of this file)
 PEERS=${BENCH_PEERS:-all}

@@ -745,6 +745,18 @@ sub pair_query
 	return both("SELECT 'R:p:$name:%S:' || " . digest('q') . " FROM ($query) q;\n");
 }
 
+# aggregates of a column that CompactScan may compute itself, whose results
+# do not depend on the order rows are read in (no float sums; -0 and 0 tie)
+sub scan_aggs
+{
+	my ($col) = @_;
+	my $kd = $kind{ col_type($col) // '' } // 'other';
+	return ("count($col)", "sum($col)", "avg($col)", "min($col)", "max($col)") if $kd eq 'int';
+	return ("count($col)", "min($col) + 0", "max($col) + 0") if $kd eq 'float';
+	return ("min($col)", "max($col)") if $kd eq 'ts';
+	return ("count($col)");
+}
+
 sub scan_check
 {
 	my $sql = '';
@@ -758,6 +770,7 @@ sub scan_check
 	  : $kty =~ /^float/ ? ('min(k) + 0', 'max(k) + 0') : ('min(k)', 'max(k)');
 	my $q = chance(0.15)
 	  ? "SELECT count(*), $min, $max, sum(k), count(DISTINCT " . pick(colnames()) . ") FROM %T WHERE $pred"
+	  : chance(0.25) ? 'SELECT ' . join(', ', 'count(*)', map { scan_aggs($_) } @c) . " FROM %T WHERE $pred"
 	  : 'SELECT ' . join(', ', @c) . " FROM %T WHERE $pred";
 	my $noprune = chance(0.5);
 	my $parallel = chance(0.03);
@@ -803,11 +816,16 @@ sub gen_checks
 		  : chance(0.6) ? "$col = " . typed_lit($ty)
 		  : "$col >= " . typed_lit($ty) . " AND $col <= " . typed_lit($ty);
 		my $proj = chance(0.3) ? $col : col_list();
+		# an index scan, or a bitmap scan (sometimes of lossy pages)
+		my $off = chance(0.5) ? 'enable_bitmapscan' : 'enable_indexscan';
+		my $lossy = $off eq 'enable_indexscan' && chance(0.3);
 		$tag++;
 		$sql .= "-- check index\n";
-		$sql .= "SET enable_seqscan = off; SET enable_bitmapscan = off; SET compact.enable_custom_scan = off;\n";
+		$sql .= "SET enable_seqscan = off; SET $off = off; SET compact.enable_custom_scan = off;\n";
+		$sql .= "SET work_mem = '64kB';\n" if $lossy;
 		$sql .= pair_query("index$tag", "SELECT $proj FROM %T WHERE $p");
-		$sql .= "RESET enable_seqscan; RESET enable_bitmapscan; RESET compact.enable_custom_scan;\n";
+		$sql .= "RESET work_mem;\n" if $lossy;
+		$sql .= "RESET enable_seqscan; RESET $off; RESET compact.enable_custom_scan;\n";
 	}
 	return $sql;
 }
