@@ -117,10 +117,32 @@ CurveValue(Oid typid, Datum value)
 	}
 }
 
+/* Spread[n][v]: the 8 bits of v at every n-th bit (interleaving n dims) */
+static uint64 Spread[COMPACT_MAX_CURVE_COLUMNS + 1][256];
+static bool SpreadReady = false;
+
+static void
+SpreadInit(void)
+{
+	for (int n = 1; n <= COMPACT_MAX_CURVE_COLUMNS; n++)
+		for (int v = 0; v < 256; v++)
+		{
+			uint64		spread = 0;
+
+			for (int b = 0; b < 8; b++)
+				if (v & (1 << b))
+					spread |= (uint64) 1 << (b * n);
+			Spread[n][v] = spread;
+		}
+	SpreadReady = true;
+}
+
 void
 CurveKeyInit(CurveKeyState *state, bool hilbert, int ndims, const Oid *typids)
 {
 	Assert(ndims >= COMPACT_MIN_CURVE_COLUMNS && ndims <= COMPACT_MAX_CURVE_COLUMNS);
+	if (!SpreadReady)
+		SpreadInit();
 	memset(state, 0, sizeof(CurveKeyState));
 	state->hilbert = hilbert;
 	state->ndims = ndims;
@@ -173,7 +195,11 @@ Coordinate(const CurveKeyState *state, const CurveDim *d, Datum value,
 	return (uint64) scaled;
 }
 
-/* Skilling's transform of coordinates into the Hilbert curve's transpose */
+/*
+ * Skilling's transform of coordinates into the Hilbert curve's transpose,
+ * without branches: which way each step goes depends on the data, and
+ * mispredicted branches were most of the cost of a Hilbert key.
+ */
 static void
 HilbertTranspose(uint64 *x, int bits, int n)
 {
@@ -184,24 +210,22 @@ HilbertTranspose(uint64 *x, int bits, int n)
 	{
 		uint64		p = q - 1;
 
-		for (int i = 0; i < n; i++)
+		/* dimension i's bit q set: invert x[0] below q; else exchange */
+		x[0] ^= p & -(uint64) ((x[0] & q) != 0);
+		for (int i = 1; i < n; i++)
 		{
-			if (x[i] & q)
-				x[0] ^= p;
-			else
-			{
-				t = (x[0] ^ x[i]) & p;
-				x[0] ^= t;
-				x[i] ^= t;
-			}
+			uint64		set = -(uint64) ((x[i] & q) != 0);
+
+			t = (x[0] ^ x[i]) & p & ~set;
+			x[0] ^= (p & set) | t;
+			x[i] ^= t;
 		}
 	}
 	for (int i = 1; i < n; i++)
 		x[i] ^= x[i - 1];
 	t = 0;
 	for (uint64 q = m; q > 1; q >>= 1)
-		if (x[n - 1] & q)
-			t ^= q - 1;
+		t ^= (q - 1) & -(uint64) ((x[n - 1] & q) != 0);
 	for (int i = 0; i < n; i++)
 		x[i] ^= t;
 }
@@ -219,8 +243,18 @@ CurveKey(const CurveKeyState *state, const Datum *values, const bool *isnull)
 		x[d] = Coordinate(state, &state->dims[d], values[d], isnull[d]);
 	if (state->hilbert)
 		HilbertTranspose(x, state->bits, state->ndims);
-	for (int b = state->bits - 1; b >= 0; b--)
-		for (int d = 0; d < state->ndims; d++)
-			key = (key << 1) | ((x[d] >> b) & 1);
+
+	/*
+	 * Interleave, most significant bit first, the first dimension's bit
+	 * leading each group of ndims bits: a table lookup per byte.
+	 */
+	for (int d = 0; d < state->ndims; d++)
+	{
+		uint64		spread = 0;
+
+		for (int k = 0; k * 8 < state->bits; k++)
+			spread |= Spread[state->ndims][(x[d] >> (8 * k)) & 255] << (8 * k * state->ndims);
+		key |= spread << (state->ndims - 1 - d);
+	}
 	return key;
 }
