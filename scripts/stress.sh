@@ -85,6 +85,26 @@ cat > "$dir/select.sql" <<'SQL'
 \set id random(1, 200000)
 SELECT count(*), sum(amount) FROM acct WHERE id BETWEEN :id AND :id + 1000;
 SQL
+# the same aggregates of both tables in one snapshot, computed in
+# CompactScan (whole table) and through bitmap scans (a range); a
+# difference divides by zero, which ends the client and fails the run
+cat > "$dir/check.sql" <<'SQL'
+SELECT 1 / (a.c = b.c AND a.s = b.s AND a.mn IS NOT DISTINCT FROM b.mn AND a.mx IS NOT DISTINCT FROM b.mx AND a.ks = b.ks)::int
+FROM (SELECT count(*) c, sum(id) s, min(id) mn, max(id) mx, sum(k) ks FROM acct) a,
+	 (SELECT count(*) c, sum(id) s, min(id) mn, max(id) mx, sum(k) ks FROM ledger) b;
+SQL
+cat > "$dir/check_bitmap.sql" <<'SQL'
+\set id random(1, 200000)
+SET enable_seqscan = off;
+SET enable_indexscan = off;
+SET compact.enable_custom_scan = off;
+SELECT 1 / (a.c = b.c AND a.ks IS NOT DISTINCT FROM b.ks AND a.am IS NOT DISTINCT FROM b.am)::int
+FROM (SELECT count(*) c, sum(k) ks, sum(amount) am FROM acct WHERE id BETWEEN :id AND :id + 2000) a,
+	 (SELECT count(*) c, sum(k) ks, sum(amount) am FROM ledger WHERE id BETWEEN :id AND :id + 2000) b;
+RESET enable_seqscan;
+RESET enable_indexscan;
+RESET compact.enable_custom_scan;
+SQL
 chmod 644 "$dir"/*.sql
 
 # manual compactions of every form, and VACUUM, while pgbench runs
@@ -107,6 +127,7 @@ set +e
 "${as_user[@]}" env PGOPTIONS='-c default_transaction_isolation=repeatable\ read' \
 	"$bindir/pgbench" -n -h "$dir" -p "$PORT" -c 4 -j 2 -T "$SECONDS_TOTAL" --max-tries=20 \
 	-f "$dir/insert.sql@4" -f "$dir/delete.sql@2" -f "$dir/update.sql@2" -f "$dir/select.sql@2" \
+	-f "$dir/check.sql@1" -f "$dir/check_bitmap.sql@1" \
 	postgres > "$dir/pgbench.out" 2>&1
 rc=$?
 kill "$compactor" 2>/dev/null || true
