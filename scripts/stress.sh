@@ -148,6 +148,8 @@ diff=$(psql_ -At -c "SELECT count(*) FROM ((TABLE acct EXCEPT ALL TABLE ledger) 
 rows=$(psql_ -At -c "SELECT count(*) FROM acct")
 jobs=$(psql_ -At -c "SELECT string_agg(trigger || ' ' || compaction_status || ': ' || n, ', ') FROM (SELECT trigger, compaction_status, count(*) n FROM compact.compaction_jobs GROUP BY 1, 2) j")
 echo "stress: $rows rows; rows that differ from the ledger: $diff; jobs: $jobs"
+# why jobs failed (a failed job changes nothing; these are for the reader)
+psql_ -At -c "SELECT 'stress: job failed: ' || trigger || ': ' || error || ' (' || count(*) || ')' FROM compact.compaction_jobs WHERE compaction_status = 'failed' GROUP BY trigger, error" || true
 [ "$diff" = 0 ] || fail=1
 bad=$(grep -E "ERROR" "$dir/server.log" "$dir/compactor.err" 2>/dev/null |
 	grep -vE "could not serialize|deadlock detected|canceling statement|current transaction is aborted" || true)
