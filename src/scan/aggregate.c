@@ -37,6 +37,7 @@
 #include "utils/float.h"
 #include "utils/fmgroids.h"
 #include "utils/numeric.h"
+#include "utils/pg_locale.h"
 #include "utils/varlena.h"
 
 #include "scan/aggregate.h"
@@ -245,6 +246,7 @@ TextMinMax(AggSet *set, AggState1 *agg, Datum *v, bool *n, const int *rows,
 	text	   *best = agg->tval;
 	int			bestrow = -1;
 	Datum		bestdatum = (Datum) 0;
+	bool		c_order = lc_collate_is_c(agg->collation);
 
 	for (int k = 0; k < nrows; k++)
 	{
@@ -262,8 +264,19 @@ TextMinMax(AggSet *set, AggState1 *agg, Datum *v, bool *n, const int *rows,
 			bestdatum = v[r];
 			continue;
 		}
-		cmp = varstr_cmp(VARDATA_ANY(best), VARSIZE_ANY_EXHDR(best),
-						 VARDATA_ANY(x), VARSIZE_ANY_EXHDR(x), agg->collation);
+		if (c_order)
+		{
+			/* what varstr_cmp does for C and POSIX, without its call */
+			int			l1 = VARSIZE_ANY_EXHDR(best);
+			int			l2 = VARSIZE_ANY_EXHDR(x);
+
+			cmp = memcmp(VARDATA_ANY(best), VARDATA_ANY(x), Min(l1, l2));
+			if (cmp == 0 && l1 != l2)
+				cmp = l1 < l2 ? -1 : 1;
+		}
+		else
+			cmp = varstr_cmp(VARDATA_ANY(best), VARSIZE_ANY_EXHDR(best),
+							 VARDATA_ANY(x), VARSIZE_ANY_EXHDR(x), agg->collation);
 		/* text_larger(state, x): state if it compares greater, else x */
 		if (max ? !(cmp > 0) : !(cmp < 0))
 		{
