@@ -21,9 +21,19 @@
  * transaction's own unflushed rows are handled by that scan as for any
  * sequential scan.
  *
- * EXPLAIN shows the columns read and the pruning quals; EXPLAIN ANALYZE the
- * counters Fragments Scanned/Skipped and Row Groups Scanned/Skipped,
- * summed over parallel workers through the shared state.
+ * Aggregates: for count, sum, avg, min and max of one compact table
+ * without GROUP BY, create_upper_paths_hook adds a CompactScan that
+ * computes them itself (aggregate.c) from the table AM's batches of
+ * decoded arrays, never forming a tuple.  Its scan tuple (custom_scan_tlist)
+ * holds the Aggrefs, then the relation's quals, so that setrefs fixes
+ * their Vars and Params as a scan's; the quals run on each row of a batch
+ * and prune as above.  Under Gather each participant returns its
+ * transition states and a Finalize Aggregate (built in the same hook)
+ * combines them.
+ *
+ * EXPLAIN shows the columns read, the aggregates, and the pruning quals;
+ * EXPLAIN ANALYZE the counters Fragments Scanned/Skipped and Row Groups
+ * Scanned/Skipped, summed over parallel workers through the shared state.
  *
  * IDENTIFICATION
  *	  src/scan/customscan.c
