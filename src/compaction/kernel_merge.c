@@ -62,8 +62,9 @@ AnyDeleted(const DeletionVector *dv, int64 from, int n)
 void
 KernelMerge(GroupRun *gs)
 {
-	int64	   *keep = NULL;
+	int64	   *keep = NULL;		/* live rows of a row group */
 	int64	   *newrows = NULL;
+	int			nkeep;
 	int			cap = 0;
 
 	for (int s = 0; s < gs->nsources; s++)
@@ -106,18 +107,15 @@ KernelMerge(GroupRun *gs)
 				keep = palloc(sizeof(int64) * cap);
 				newrows = palloc(sizeof(int64) * cap);
 			}
-			{
-				int			n = 0;
-
-				for (int r = 0; r < src.rows; r++)
-					if (gs->deleted[s] == NULL ||
-						!DeletionVectorIsSet(gs->deleted[s], offset + r))
-						keep[n++] = r;
-				GroupOutputAddGathered(&gs->out, src.values, src.isnull, keep, n,
-									   newrows, true);
-				for (int k = 0; k < n; k++)
-					gs->maps[s][offset + keep[k]] = newrows[k];
-			}
+			nkeep = 0;
+			for (int r = 0; r < src.rows; r++)
+				if (gs->deleted[s] == NULL ||
+					!DeletionVectorIsSet(gs->deleted[s], offset + r))
+					keep[nkeep++] = r;
+			GroupOutputAddGathered(&gs->out, src.values, src.isnull, keep, nkeep,
+								   newrows, true);
+			for (int k = 0; k < nkeep; k++)
+				gs->maps[s][offset + keep[k]] = newrows[k];
 			offset += src.rows;
 		}
 		GroupSourceClose(&src);

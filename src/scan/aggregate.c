@@ -482,59 +482,39 @@ AggSetAccumulate(AggSet *set, Datum **values, bool **isnull,
 					break;
 				}
 			case AGG_MIN_INT:
-				{
-					int64		min = agg->ival;
-					bool		seen = agg->seen;
-
-					FOR_EACH_INT(x, {
-						if (!seen || x < min)
-							min = x;
-						seen = true;
-					});
-					agg->ival = min;
-					agg->seen = seen;
-					break;
-				}
 			case AGG_MAX_INT:
 				{
-					int64		max = agg->ival;
+					/* int4smaller/int4larger and the like */
+					bool		max = agg->kind == AGG_MAX_INT;
+					int64		best = agg->ival;
 					bool		seen = agg->seen;
 
 					FOR_EACH_INT(x, {
-						if (!seen || x > max)
-							max = x;
+						if (!seen || (max ? x > best : x < best))
+							best = x;
 						seen = true;
 					});
-					agg->ival = max;
+					agg->ival = best;
 					agg->seen = seen;
 					break;
 				}
 			case AGG_MIN_FLOAT:
-				{
-					/* float8smaller(state, x) keeps the state only if less */
-					double		min = agg->fval;
-					bool		seen = agg->seen;
-
-					FOR_EACH_FLOAT(x, {
-						if (!seen || !float8_lt(min, x))
-							min = x;
-						seen = true;
-					});
-					agg->fval = min;
-					agg->seen = seen;
-					break;
-				}
 			case AGG_MAX_FLOAT:
 				{
-					double		max = agg->fval;
+					/*
+					 * float8smaller(state, x) keeps the state only if it is
+					 * less (float8larger: greater), NaN above all numbers
+					 */
+					bool		max = agg->kind == AGG_MAX_FLOAT;
+					double		best = agg->fval;
 					bool		seen = agg->seen;
 
 					FOR_EACH_FLOAT(x, {
-						if (!seen || !float8_gt(max, x))
-							max = x;
+						if (!seen || !(max ? float8_gt(best, x) : float8_lt(best, x)))
+							best = x;
 						seen = true;
 					});
-					agg->fval = max;
+					agg->fval = best;
 					agg->seen = seen;
 					break;
 				}

@@ -158,6 +158,7 @@ typedef struct CompactScanState
 	List	   *agg_exprs;		/* the Aggrefs, for EXPLAIN */
 	List	   *agg_quals;
 	ExprState  *agg_qual;		/* the relation's quals, on rowslot */
+	List	   *qual_atts;		/* the columns (0-based) the quals read */
 	TupleTableSlot *rowslot;
 	bool		agg_done;
 	CompactScanShared *shared;	/* parallel scans */
@@ -404,37 +405,28 @@ compact_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
  * ----------------------------------------------------------------
  */
 
-typedef struct AggCollect
+/*
+ * The distinct Aggrefs of a grouping target if the scan can compute them
+ * all and the target reads nothing else of the rows, else NIL.
+ */
+static List *
+ScanAggrefs(List *exprs, Index varno)
 {
-	Index		varno;
-	List	   *aggrefs;
-	bool		ok;
-} AggCollect;
+	List	   *aggrefs = NIL;
+	ListCell   *lc;
 
-/* the distinct Aggrefs of a grouping target, all computable by the scan */
-static bool
-CollectAggrefs(Node *node, AggCollect *ctx)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Aggref))
+	/* Aggrefs, and whatever else refers to the rows outside them */
+	foreach(lc, pull_var_clause((Node *) exprs,
+								PVC_INCLUDE_AGGREGATES | PVC_INCLUDE_WINDOWFUNCS |
+								PVC_INCLUDE_PLACEHOLDERS))
 	{
-		if (!AggSupported((Aggref *) node, ctx->varno))
-		{
-			ctx->ok = false;
-			return true;
-		}
-		if (!list_member(ctx->aggrefs, node))
-			ctx->aggrefs = lappend(ctx->aggrefs, node);
-		return false;
+		Node	   *node = lfirst(lc);
+
+		if (!IsA(node, Aggref) || !AggSupported((Aggref *) node, varno))
+			return NIL;
+		aggrefs = list_append_unique(aggrefs, node);
 	}
-	if (IsA(node, Var) || IsA(node, PlaceHolderVar) ||
-		IsA(node, GroupingFunc) || IsA(node, WindowFunc))
-	{
-		ctx->ok = false;
-		return true;
-	}
-	return expression_tree_walker(node, CollectAggrefs, ctx);
+	return aggrefs;
 }
 
 static int
@@ -517,7 +509,7 @@ compact_create_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 	Query	   *parse = root->parse;
 	RangeTblEntry *rte;
 	Relation	relation;
-	AggCollect	ctx;
+	List	   *aggrefs;
 	RelOptInfo *partial_rel;
 	bool		own_changes;
 
@@ -538,11 +530,8 @@ compact_create_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 	if (rte->inh || rte->tablesample != NULL)
 		return;
 
-	ctx.varno = input_rel->relid;
-	ctx.aggrefs = NIL;
-	ctx.ok = true;
-	CollectAggrefs((Node *) output_rel->reltarget->exprs, &ctx);
-	if (!ctx.ok || ctx.aggrefs == NIL)
+	aggrefs = ScanAggrefs(output_rel->reltarget->exprs, input_rel->relid);
+	if (aggrefs == NIL)
 		return;
 
 	/* the quals run on the scan's rows: no system columns there */
@@ -564,7 +553,7 @@ compact_create_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 	own_changes = HasOwnChanges(relation);
 
 	add_path(output_rel, &AggregatePath(root, input_rel, relation, output_rel,
-										output_rel->reltarget, ctx.aggrefs,
+										output_rel->reltarget, aggrefs,
 										0)->path);
 
 	/*
@@ -577,16 +566,16 @@ compact_create_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 		!own_changes && max_parallel_workers_per_gather > 0 &&
 		partial_rel->reltarget->exprs != NIL)
 	{
-		AggCollect	pctx = {input_rel->relid, NIL, true};
+		List	   *partial_aggrefs = ScanAggrefs(partial_rel->reltarget->exprs,
+												  input_rel->relid);
 		int			workers = compute_parallel_worker(input_rel, input_rel->pages, -1,
 													  max_parallel_workers_per_gather);
 
-		CollectAggrefs((Node *) partial_rel->reltarget->exprs, &pctx);
-		if (pctx.ok && pctx.aggrefs != NIL && workers > 0)
+		if (partial_aggrefs != NIL && workers > 0)
 		{
 			CustomPath *scan = AggregatePath(root, input_rel, relation,
 											 partial_rel, partial_rel->reltarget,
-											 pctx.aggrefs, workers);
+											 partial_aggrefs, workers);
 			double		rows = workers + 1;
 			Path	   *gather;
 			AggClauseCosts costs;
@@ -796,6 +785,7 @@ BeginCompactScan(CustomScanState *node, EState *estate, int eflags)
 	ListCell   *lc;
 	int			k = -1;
 	Bitmapset  *varattnos = NULL;
+	Bitmapset  *qual_attnos = NULL;
 
 	state->varno = cscan->scan.scanrelid;
 	state->prune_quals = compact_scan_pruning ? cscan->custom_exprs : NIL;
@@ -821,6 +811,16 @@ BeginCompactScan(CustomScanState *node, EState *estate, int eflags)
 		state->agg_qual = ExecInitQual(quals, &node->ss.ps);
 		state->rowslot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
 												  &TTSOpsVirtual);
+		/* the row slot's other columns stay NULL: the quals never read them */
+		memset(state->rowslot->tts_isnull, true, sizeof(bool) * Max(natts, 1));
+		pull_varattnos((Node *) quals, state->varno, &qual_attnos);
+		for (int m = -1; (m = bms_next_member(qual_attnos, m)) >= 0;)
+		{
+			AttrNumber	attnum = m + FirstLowInvalidHeapAttributeNumber;
+
+			if (attnum > 0 && attnum <= natts)
+				state->qual_atts = lappend_int(state->qual_atts, attnum - 1);
+		}
 		state->prune_quals = compact_scan_pruning ? quals : NIL;
 	}
 	state->prunecxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -899,7 +899,7 @@ CompactScanNext(ScanState *ss)
 
 /*
  * The rows of a batch that pass the quals, evaluated on each row as a
- * virtual tuple of the needed columns.  Returns how many; their indexes go
+ * virtual tuple of the columns they read.  Returns how many; their indexes go
  * to pass.
  */
 static int
@@ -908,17 +908,19 @@ FilterBatch(CompactScanState *state, CompactBatch *batch, int *pass)
 	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
 	TupleTableSlot *slot = state->rowslot;
 	TupleTableSlot *saved = econtext->ecxt_scantuple;
-	int			natts = slot->tts_tupleDescriptor->natts;
 	int			n = 0;
 
 	econtext->ecxt_scantuple = slot;
 	for (int k = 0; k < batch->nrows; k++)
 	{
 		int			r = batch->rows ? batch->rows[k] : k;
+		ListCell   *lc;
 
 		ExecClearTuple(slot);
-		for (int a = 0; a < natts; a++)
+		foreach(lc, state->qual_atts)
 		{
+			int			a = lfirst_int(lc);
+
 			slot->tts_values[a] = batch->values[a][r];
 			slot->tts_isnull[a] = batch->isnull[a][r];
 		}

@@ -651,13 +651,25 @@ ScanRowVisible(CompactScanDesc scan, int row, int64 *rownum, bool *deleted)
 	return !*deleted || scan->include_deleted;
 }
 
+/* Row `row` of the loaded batch, row number rownum, into the slot. */
+static void
+ScanStoreRow(CompactScanDesc scan, int row, int64 rownum, TupleTableSlot *slot)
+{
+	for (int a = 0; a < scan->desc->natts; a++)
+	{
+		slot->tts_values[a] = scan->values[a][row];
+		slot->tts_isnull[a] = scan->isnull[a][row];
+	}
+	ExecStoreVirtualTuple(slot);
+	CompactRowNumberToTid(rownum, &slot->tts_tid);
+	slot->tts_tableOid = RelationGetRelid(scan->rs_base.rs_rd);
+}
+
 bool
 compact_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 						 TupleTableSlot *slot)
 {
 	CompactScanDesc scan = (CompactScanDesc) sscan;
-	Relation	rel = sscan->rs_rd;
-	int			natts;
 
 	/*
 	 * ALTER TABLE's rewrite reads the old rows with the old row type, which
@@ -667,7 +679,6 @@ compact_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 	if (scan->loaded < 0 && slot->tts_tupleDescriptor != scan->desc &&
 		slot->tts_tupleDescriptor->natts <= scan->desc->natts)
 		scan->desc = slot->tts_tupleDescriptor;
-	natts = scan->desc->natts;
 
 	ExecClearTuple(slot);
 	while (ScanStep(scan, direction))
@@ -678,14 +689,7 @@ compact_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 		CHECK_FOR_INTERRUPTS();
 		if (!ScanRowVisible(scan, scan->row, &rownum, &deleted))
 			continue;
-		for (int a = 0; a < natts; a++)
-		{
-			slot->tts_values[a] = scan->values[a][scan->row];
-			slot->tts_isnull[a] = scan->isnull[a][scan->row];
-		}
-		ExecStoreVirtualTuple(slot);
-		CompactRowNumberToTid(rownum, &slot->tts_tid);
-		slot->tts_tableOid = RelationGetRelid(rel);
+		ScanStoreRow(scan, scan->row, rownum, slot);
 		scan->last_deleted = deleted;
 		return true;
 	}
@@ -753,10 +757,11 @@ CompactScanNextBatch(TableScanDesc sscan, CompactBatch *batch)
  * bitmap scans
  *
  * A bitmap names blocks of TIDs, that is ranges of COMPACT_ROWS_PER_BLOCK
- * row numbers, in row-number order: the rows of each block are fetched as
- * an index scan fetches them (the fetch cache keeps the decoded row group,
- * which consecutive blocks share).  PostgreSQL's own prefetching of
- * main-fork blocks is switched off for these scans (scan/bitmapscan.c).
+ * row numbers, in row-number order.  Each row is looked up in the sources
+ * the scan listed for its snapshot (as a sequential scan would read it) and
+ * read from its decoded row group, which consecutive rows and blocks share.
+ * PostgreSQL's own prefetching of main-fork blocks is switched off for
+ * these scans (scan/bitmapscan.c).
  * ------------------------------------------------------------------------
  */
 bool
@@ -789,21 +794,84 @@ compact_scan_bitmap_next_block(TableScanDesc sscan, TBMIterateResult *tbmres)
 	return scan->bm_nrows > 0;
 }
 
+/* the listed source that holds a row number, or -1 */
+static int
+ScanFindSource(CompactScanDesc scan, int64 rownum)
+{
+	int			lo = 0;
+	int			hi = scan->nsources - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		ScanSource *source = &scan->sources[mid];
+		int64		end = source->first_row +
+			(source->seg ? source->nrows : source->meta->row_count);
+
+		if (rownum < source->first_row)
+			hi = mid - 1;
+		else if (rownum >= end)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+/* the row group of the loaded source that holds an offset */
+static int
+ScanFindRowGroup(CompactScanDesc scan, uint32 offset)
+{
+	int			lo = 0;
+	int			hi = scan->nrg - 1;
+
+	if (scan->sources[scan->loaded].seg)
+		return 0;
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo + 1) / 2;
+
+		if ((uint32) scan->rg_start[mid] <= offset)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
 bool
 compact_scan_bitmap_next_tuple(TableScanDesc sscan, TBMIterateResult *tbmres,
 							   TupleTableSlot *slot)
 {
 	CompactScanDesc scan = (CompactScanDesc) sscan;
 
+	ExecClearTuple(slot);
 	while (scan->bm_next < scan->bm_nrows)
 	{
 		int64		rownum = scan->bm_rows[scan->bm_next++];
+		int			src = ScanFindSource(scan, rownum);
+		uint32		offset;
+		int			row;
+		bool		deleted;
 
 		CHECK_FOR_INTERRUPTS();
-		if (CompactFetchRow(sscan->rs_rd, rownum, sscan->rs_snapshot, slot))
-			return true;
+		if (src < 0)
+			continue;
+		ScanLoadSource(scan, src);
+		if (scan->nrg == 0)
+			continue;
+		offset = (uint32) (rownum - scan->sources[src].first_row);
+		scan->src = src;
+		scan->rg = ScanFindRowGroup(scan, offset);
+		ScanLoadBatch(scan, scan->rg);
+		row = scan->sources[src].seg ? (int) offset :
+			(int) (offset - scan->rg_start[scan->rg]);
+		if (row >= scan->batch_rows ||
+			!ScanRowVisible(scan, row, &rownum, &deleted))
+			continue;
+		ScanStoreRow(scan, row, rownum, slot);
+		return true;
 	}
-	ExecClearTuple(slot);
 	return false;
 }
 
