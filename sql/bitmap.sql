@@ -125,5 +125,22 @@ RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET min_parallel_index_scan_size;
 
+-- row numbers past 38,141,952 name blocks past the main fork's first 1 GB
+-- segment: PostgreSQL's prefetch of those blocks must not happen (it fails
+-- with "could not open file ...1")
+CREATE TABLE bbig (i int) USING compact;
+INSERT INTO bbig SELECT g FROM generate_series(1, 38200000) g;
+CREATE INDEX bbig_i ON bbig (i) WHERE i > 38100000;
+SET enable_seqscan = off;
+SET enable_indexscan = off;
+SET compact.enable_custom_scan = off;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(i) FROM bbig WHERE i > 38100000;
+SELECT count(*), sum(i) FROM bbig WHERE i > 38100000;
+SELECT count(*), sum(i) FROM generate_series(38100001, 38200000) i;
+RESET enable_seqscan;
+RESET enable_indexscan;
+RESET compact.enable_custom_scan;
+DROP TABLE bbig;
+
 DROP TABLE bh, bc;
 DROP FUNCTION bm_same(text);
