@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "commands/parallel_copy.h"
 #include "compact.h"
 #include "format/filewal.h"
 #include "worker/jobqueue.h"
@@ -178,6 +179,22 @@ _PG_init(void)
 							NULL,
 							&compact_write_buffer_kb,
 							65536, 1024, MAX_KILOBYTES,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("compact.max_parallel_copy_workers",
+							"Parallel workers a COPY FROM a server file into a compact table may use.",
+							"0 parses in the COPY's own process only.",
+							&compact_max_parallel_copy_workers,
+							2, 0, 64,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("compact.min_parallel_copy_size",
+							"Smallest share of a COPY FROM a server file that a process parses.",
+							"Files of less than twice this size are parsed by the COPY's own process.",
+							&compact_min_parallel_copy_size_kb,
+							16 * 1024, 64, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 

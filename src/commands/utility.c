@@ -40,6 +40,7 @@
 #include "storage/lmgr.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_node.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -48,6 +49,7 @@
 #include "utils/syscache.h"
 
 #include "catalog/metadata.h"
+#include "commands/parallel_copy.h"
 #include "commands/reloptions.h"
 #include "commands/statement.h"
 #include "compact.h"
@@ -667,6 +669,23 @@ ProcessUtilityInner(PlannedStmt *pstmt, const char *queryString,
 		AlterWithOptions(pstmt, queryString, readOnlyTree, context, params,
 						 queryEnv, dest, qc))
 		return;
+
+	if (IsA(parsetree, CopyStmt))
+	{
+		ParseState *pstate = make_parsestate(NULL);
+		uint64		processed;
+
+		pstate->p_sourcetext = queryString;
+		pstate->p_queryEnv = queryEnv;
+		if (CompactCopyFrom(pstate, (CopyStmt *) parsetree, &processed))
+		{
+			if (qc)
+				SetQueryCompletion(qc, CMDTAG_COPY, processed);
+			free_parsestate(pstate);
+			return;
+		}
+		free_parsestate(pstate);
+	}
 
 	if (IsA(parsetree, VacuumStmt))
 		VacuumRewriteDeleted((VacuumStmt *) parsetree,

@@ -32,6 +32,7 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
+#include "access/parallel.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "miscadmin.h"
@@ -111,6 +112,11 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 compact_commit_hook_type compact_commit_hook = NULL;
+
+/* where flushed fragments go instead of the manifest (parallel COPY) */
+static WriteStateSink FragmentSink = NULL;
+static void *FragmentSinkArg = NULL;
+static int64 FirstReservation = FIRST_RESERVATION;
 
 static void FlushSegment(Relation rel, RelWriteState *rs, WriteSegment *seg);
 static void DetachSegment(RelWriteState *rs, WriteSegment *seg);
@@ -404,8 +410,8 @@ SegmentForInsert(Relation rel, RelWriteState *rs)
 	{
 		if (seg && !seg->sealed)
 			seg->sealed = true;
-		start = MetapageReserveRows(rel, FIRST_RESERVATION);
-		return NewSegment(rel, rs, start, FIRST_RESERVATION);
+		start = MetapageReserveRows(rel, FirstReservation);
+		return NewSegment(rel, rs, start, FirstReservation);
 	}
 
 	if (seg->nrows < seg->reserved)
@@ -562,8 +568,11 @@ FlushSegment(Relation rel, RelWriteState *rs, WriteSegment *seg)
 	meta.row_groups = info.row_groups;
 	meta.stats = FragmentStatsSerialize(ncols, cols, info.stats);
 	meta.cids = rs->frozen ? NULL : FragmentCidsEncode(seg->cids, seg->nrows);
-	ManifestInsert(seg->node.relNode, &meta, rs->frozen ? "rewrite" : "insert",
-				   seg->cids[0], rs->frozen);
+	if (FragmentSink != NULL && !rs->frozen)
+		FragmentSink(FragmentSinkArg, &meta, seg->cids[0]);
+	else
+		ManifestInsert(seg->node.relNode, &meta, rs->frozen ? "rewrite" : "insert",
+					   seg->cids[0], rs->frozen);
 
 	MetapageReleaseRows(rel, seg->first_row + seg->nrows,
 						seg->first_row + seg->reserved);
@@ -572,6 +581,63 @@ FlushSegment(Relation rel, RelWriteState *rs, WriteSegment *seg)
 	MemoryContextDelete(flushcxt);
 
 	DetachSegment(rs, seg);
+}
+
+/*
+ * Send the fragments flushed from now on to sink instead of the manifest
+ * (NULL: back to the manifest).  A parallel COPY worker cannot write catalog
+ * rows, and its leader, in parallel mode, must not assign the OIDs that a
+ * TOASTed manifest row needs: both hand their fragments to the leader, who
+ * records them after parallel mode ends (WriteStateRecordFragment).  The
+ * sink gets a FragmentMeta in short-lived memory and must copy it.
+ */
+void
+WriteStateSetSink(WriteStateSink sink, void *arg)
+{
+	FragmentSink = sink;
+	FragmentSinkArg = arg;
+	/*
+	 * Processes that insert side by side would take turns at the metapage,
+	 * so no reservation could grow in place and every segment would be
+	 * small: reserve the most at once.
+	 */
+	FirstReservation = sink ? MAX_RESERVATION : FIRST_RESERVATION;
+}
+
+/*
+ * Flush the segments of a relation that the current subtransaction owns
+ * (its parents' are flushed at commit: their rows must not vanish if this
+ * subtransaction aborts).
+ */
+void
+WriteStateFlushRelation(Relation rel)
+{
+	RelWriteState *rs = GetRelState(rel->rd_node, false);
+	List	   *segments;
+	ListCell   *lc;
+
+	if (rs == NULL)
+		return;
+	segments = list_copy(rs->segments);
+	foreach(lc, segments)
+	{
+		WriteSegment *seg = lfirst(lc);
+
+		if (seg->subid == GetCurrentSubTransactionId())
+			FlushSegment(rel, rs, seg);
+	}
+	list_free(segments);
+}
+
+/*
+ * Record in the manifest a fragment a sink received, as an insert by this
+ * transaction's command cid.
+ */
+void
+WriteStateRecordFragment(Relation rel, const FragmentMeta *meta, CommandId cid)
+{
+	ManifestInsert(rel->rd_node.relNode, meta, "insert", cid, false);
+	GetRelState(rel->rd_node, true)->flushed = true;
 }
 
 /* Take a segment out of its state; free it unless a scan still reads it. */
@@ -874,7 +940,8 @@ WriteStateFlushAll(void)
 	List	   *changed = NIL;
 	ListCell   *lc;
 
-	if (RelStates == NULL)
+	/* a parallel COPY worker flushed its rows; its leader records them */
+	if (RelStates == NULL || IsParallelWorker())
 		return;
 
 	hash_seq_init(&status, RelStates);
@@ -923,6 +990,9 @@ WriteStateReset(void)
 	WriteStateContext = NULL;
 	RelStates = NULL;
 	PendingDeletes = NULL;
+	FragmentSink = NULL;
+	FragmentSinkArg = NULL;
+	FirstReservation = FIRST_RESERVATION;
 	ReservationRemoveAll();
 }
 
