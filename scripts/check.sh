@@ -24,6 +24,7 @@
 #   SUITES          suites to run (default "regress isolation tap")
 #   SUITE_TIMEOUT   seconds per suite before it is killed (default 600)
 #   PROVE_FLAGS     extra flags for prove (e.g. -v)
+#   PROVE_TESTS     the TAP files to run (default test/t/*.pl)
 #   KEEP_CHECK_DIR  1 = keep the directory even on success
 set -uo pipefail
 
@@ -182,7 +183,7 @@ for suite in $SUITES; do
 		fi
 		;;
 	tap)
-		tests=$(ls test/t/*.pl 2>/dev/null | wc -l)
+		tests=$(ls ${PROVE_TESTS:-test/t/*.pl} 2>/dev/null | wc -l)
 		if [ "$tests" -eq 0 ]; then summary+=("tap        SKIP  (no test/t/*.pl)"); continue; fi
 		echo "=== tap: $tests test files ==="
 		run_make "$log" REGRESS= ISOLATION= PROVE_FLAGS="${PROVE_FLAGS:-}"
@@ -197,7 +198,7 @@ for suite in $SUITES; do
 		if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; pass=$((pass > 0 ? pass - 1 : 0)); fi
 		if [ "$rc" -ne 0 ] || [ "$fail" -ne 0 ]; then
 			# Logs of the failed files, or of all when prove did not say which.
-			names=$(for f in ${failed_files:-test/t/*.pl}; do basename "$f" .pl; done)
+			names=$(for f in ${failed_files:-${PROVE_TESTS:-test/t/*.pl}}; do basename "$f" .pl; done)
 			for n in $names; do
 				show "$work/tmp_check/log/regress_log_$n" 150
 				for f in "$work"/tmp_check/log/"${n}"_*.log; do show "$f" 60; done

@@ -210,6 +210,40 @@ TRUNCATE pc_q;
 COPY pc_q FROM :'plain' (FORMAT csv, FREEZE);
 COMMIT;
 SELECT pc_same('pc_src', 'pc_q'), pc_fragments('pc_q');
+-- domains: a CHECK a worker may run is checked there, with PostgreSQL's
+-- error; one that calls a parallel-unsafe function takes PostgreSQL's COPY
+CREATE DOMAIN pc_safe AS int CHECK (VALUE > 0);
+CREATE FUNCTION pc_unsafe_check(int) RETURNS bool LANGUAGE plpgsql AS
+$$ BEGIN RETURN $1 > 0; END $$;
+CREATE DOMAIN pc_unsafe AS int CHECK (pc_unsafe_check(VALUE));
+CREATE TABLE pc_d (id pc_safe, big bigint, ts timestamptz, f float8, n numeric,
+				   b bool, t text, d date) USING compact;
+CREATE TABLE pc_d_heap (id pc_safe, big bigint, ts timestamptz, f float8, n numeric,
+						b bool, t text, d date);
+COPY pc_d FROM :'plain' (FORMAT csv);
+SELECT pc_same('pc_src', 'pc_d'), pc_fragments('pc_d');
+TRUNCATE pc_d;
+ALTER DOMAIN pc_safe ADD CONSTRAINT pc_not_35000 CHECK (VALUE <> 35000) NOT VALID;
+\set VERBOSITY default
+COPY pc_d_heap FROM :'plain' (FORMAT csv);
+COPY pc_d FROM :'plain' (FORMAT csv);
+\set VERBOSITY terse
+VACUUM pc_d;
+SELECT count(*), pc_files('pc_d') FROM pc_d;
+DROP TABLE pc_d;
+CREATE TABLE pc_d (id pc_unsafe, big bigint, ts timestamptz, f float8, n numeric,
+				   b bool, t text, d date) USING compact;
+COPY pc_d FROM :'plain' (FORMAT csv);
+SELECT pc_same('pc_src', 'pc_d'), pc_fragments('pc_d');
+-- arrays of the domains: the same (text format: CSV quotes arrays)
+DROP TABLE pc_d;
+COPY (SELECT id, ARRAY[id + 40000, 1] FROM pc_src ORDER BY pc_src.id) TO :'bad';
+CREATE TABLE pc_d (id int, a pc_unsafe[], s pc_safe[]) USING compact;
+COPY pc_d (id, a) FROM :'bad';
+SELECT count(*), sum(a[1]), pc_fragments('pc_d') FROM pc_d;
+TRUNCATE pc_d;
+COPY pc_d (id, s) FROM :'bad';
+SELECT count(*), sum(s[1]), pc_fragments('pc_d') FROM pc_d;
 -- compact.max_parallel_copy_workers = 0, and files under twice the minimum
 TRUNCATE pc_q;
 SET compact.max_parallel_copy_workers = 0;
@@ -238,7 +272,9 @@ RESET ROLE;
 
 COPY (SELECT 1) TO PROGRAM 'rm -f pc_plain.csv pc_header.csv pc_text.txt pc_bad.csv pc_quoted.csv pc_marker.txt';
 DROP TABLE pc_src, pc_heap, pc_c, pc_cols, pc_cols_heap, pc_nn, pc_nn_heap,
-	pc_q, pc_q_heap;
+	pc_q, pc_q_heap, pc_d, pc_d_heap;
+DROP DOMAIN pc_safe, pc_unsafe;
+DROP FUNCTION pc_unsafe_check(int);
 DROP SEQUENCE pc_seq;
 DROP FUNCTION pc_trig();
 DROP ROLE pc_user, pc_reader;

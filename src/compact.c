@@ -48,6 +48,8 @@ static const char *const FaultPoints[] = {
 	"insert_fragment_logged",
 	"insert_before_commit",
 	"insert_after_commit",
+	"copy_worker_fragment_sent",
+	"copy_fragments_recorded",
 	"compact_fragment_finished",
 	"compact_group_written",
 	"compact_sources_replaced",

@@ -52,12 +52,14 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_proc.h"
 #include "commands/copy.h"
 #include "commands/copyfrom_internal.h"
 #include "commands/progress.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_relation.h"
 #include "pgstat.h"
@@ -71,6 +73,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/typcache.h"
 
 #include "commands/parallel_copy.h"
 #include "compact.h"
@@ -521,6 +524,77 @@ LeaderLoad(CopyLeader *leader, ParallelContext *pcxt, Relation rel,
 	PG_END_TRY();
 }
 
+/* a function a parallel worker may not run */
+static bool
+FunctionIsUnsafe(Oid funcid, void *context)
+{
+	return func_parallel(funcid) != PROPARALLEL_SAFE;
+}
+
+static bool
+ExpressionIsUnsafe(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, FunctionIsUnsafe, context))
+		return true;
+	return expression_tree_walker(node, ExpressionIsUnsafe, context);
+}
+
+/*
+ * May a parallel worker read values of this type: are its input function
+ * and, for a domain, its CHECK constraints parallel safe (a worker must
+ * not, say, call nextval), and so for the elements of arrays and ranges?
+ * Composite types take PostgreSQL's COPY.
+ */
+static bool
+TypeInputIsParallelSafe(Oid typid)
+{
+	Oid			input;
+	Oid			ioparam;
+	Oid			element;
+
+	check_stack_depth();
+	if (get_typtype(typid) == TYPTYPE_DOMAIN)
+	{
+		/* lives as long as the memory context: its reset callback reads it */
+		DomainConstraintRef *ref = palloc(sizeof(DomainConstraintRef));
+		ListCell   *lc;
+
+		/* the constraints of every domain down to the base type */
+		InitDomainConstraintRef(typid, ref, CurrentMemoryContext, false);
+		foreach(lc, ref->constraints)
+		{
+			DomainConstraintState *c = lfirst(lc);
+
+			if (ExpressionIsUnsafe((Node *) c->check_expr, NULL))
+				return false;
+		}
+		typid = getBaseType(typid);
+	}
+	switch (get_typtype(typid))
+	{
+		case TYPTYPE_COMPOSITE:
+		case TYPTYPE_PSEUDO:
+			return false;
+		case TYPTYPE_RANGE:
+			if (!TypeInputIsParallelSafe(get_range_subtype(typid)))
+				return false;
+			break;
+		case TYPTYPE_MULTIRANGE:
+			if (!TypeInputIsParallelSafe(get_multirange_range(typid)))
+				return false;
+			break;
+		default:
+			break;
+	}
+	element = get_element_type(typid);
+	if (OidIsValid(element) && !TypeInputIsParallelSafe(element))
+		return false;
+	getTypeInputInfo(typid, &input, &ioparam);
+	return func_parallel(input) == PROPARALLEL_SAFE;
+}
+
 /*
  * Can PostgreSQL's COPY into rel be done chunk by chunk with NextCopyFrom
  * and CompactWriteRow alone?  (CopyFrom does more only for what this
@@ -532,6 +606,7 @@ CopyTargetIsPlain(Relation rel, List *attnums, bool *check_constraints)
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleConstr *constr = desc->constr;
 	List	   *indexes;
+	ListCell   *lc;
 
 	if (rel->rd_tableam != CompactTableAmRoutine() ||
 		rel->rd_rel->relkind != RELKIND_RELATION ||
@@ -550,6 +625,11 @@ CopyTargetIsPlain(Relation rel, List *attnums, bool *check_constraints)
 	if (*check_constraints &&
 		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		return false;
+
+	/* the columns the COPY reads: values a worker may read */
+	foreach(lc, attnums)
+		if (!TypeInputIsParallelSafe(TupleDescAttr(desc, lfirst_int(lc) - 1)->atttypid))
+			return false;
 
 	/* the columns the COPY leaves out get their defaults: constants only */
 	for (int i = 0; i < desc->natts; i++)
@@ -714,6 +794,7 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 
 	foreach(lc, leader.fragments)
 		WriteStateRecordFragment(rel, lfirst(lc), cid);
+	COMPACT_FAULT_POINT("copy_fragments_recorded");
 
 	rows = leader.own_rows + leader.worker_rows;
 	pgstat_count_heap_insert(rel, rows);
@@ -756,6 +837,7 @@ WorkerSink(void *arg, const FragmentMeta *meta, CommandId cid)
 		ereport(ERROR,
 				(errcode(ERRCODE_ADMIN_SHUTDOWN),
 				 errmsg("parallel COPY leader has gone away")));
+	COMPACT_FAULT_POINT("copy_worker_fragment_sent");
 }
 
 void

@@ -109,6 +109,15 @@ sub check_state
 
 add_rows(10000);
 
+# a parallel COPY's source file, and its target without an index (an index
+# would make COPY serial)
+my $pcfile = $node->data_dir . '/pc.csv';
+$node->safe_psql('postgres', qq{
+	CREATE TABLE pc (id int, v text) USING compact WITH (auto_compact = false);
+	COPY (SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 100000) g)
+		TO '$pcfile' (FORMAT csv);
+});
+
 for my $point (@points)
 {
 	if ($point =~ /^(fragment_created|fragment_rowgroup_written|insert_fragment_finished|insert_fragment_logged|insert_before_commit)$/)
@@ -122,6 +131,23 @@ for my $point (@points)
 		crash_at($point, "INSERT INTO t SELECT g, 'kept' FROM generate_series(-5000, -1) g;");
 		$node->safe_psql('postgres',
 			"INSERT INTO h SELECT g, 'kept' FROM generate_series(-5000, -1) g");
+	}
+	elsif ($point =~ /^copy_/)
+	{
+		# a parallel COPY (the leader and two workers) that never commits
+		crash_at($point, qq{
+			SET compact.min_parallel_copy_size = '64kB';
+			SET compact.write_buffer_size = '1MB';
+			COPY pc FROM '$pcfile' (FORMAT csv);
+		});
+		is($node->safe_psql('postgres', 'SELECT count(*) FROM pc'), '0',
+			"$point: no row of the parallel COPY");
+		$node->safe_psql('postgres', 'VACUUM pc');
+		is($node->safe_psql('postgres', q{
+			SELECT count(*) FROM pg_ls_dir('pg_compact/' ||
+				(SELECT oid FROM pg_database WHERE datname = current_database()) || '/' ||
+				pg_relation_filenode('pc'), true, false)}),
+			'0', "$point: VACUUM removes the parallel COPY's files");
 	}
 	elsif ($point eq 'storage_dir_created')
 	{
