@@ -32,8 +32,9 @@
  * PROGRAM, binary format, FREEZE, WHERE, temporary tables, partitions,
  * tables with indexes, triggers, CHECK constraints, stored generated
  * columns or row-level security, columns the COPY leaves out whose default
- * is not a constant, a role that may not read server files, read-only
- * transactions, and files that cannot be cut.
+ * is not a constant, columns the COPY reads whose input function or domain
+ * CHECK is not parallel safe (and composite columns), a role that may not
+ * read server files, read-only transactions, and files that cannot be cut.
  *
  * Within a chunk rows keep their file order; a sequential scan reads the
  * chunks' fragments in the order their row numbers were reserved.

@@ -9,6 +9,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 
 my $node = PostgreSQL::Test::Cluster->new('pcopy');
 $node->init;
@@ -107,20 +108,19 @@ is(count_files(), manifest_files(), 'VACUUM removes the files of the interrupted
 
 # a worker terminated mid-load: the COPY fails, the server stays up
 $files_before = count_files();
-$bg = $node->background_psql('postgres');
-$bg->query_until(qr/started/, qq{
-	\\echo started
-	COPY t FROM '$data/second.csv' (FORMAT csv);
-});
+my ($stdout, $stderr) = ('', '');
+my $copy = IPC::Run::start(
+	[ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
+	  '-c', "COPY t FROM '$data/second.csv' (FORMAT csv)" ],
+	'>', \$stdout, '2>', \$stderr);
 wait_for_sleeping_worker($files_before);
 $node->safe_psql('postgres', q{
 	SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 	 WHERE backend_type = 'parallel worker' AND wait_event = 'PgSleep'});
-# (psql stops at the error: ON_ERROR_STOP)
-eval { $bg->query('SELECT 1'); };
-like($bg->{stderr}, qr/terminating background worker "parallel worker" due to administrator command/,
-	'the COPY fails with the worker\'s error');
-eval { $bg->quit; };
+$copy->finish;
+isnt($copy->result(0), 0, 'the COPY fails');
+like($stderr, qr/terminating background worker "parallel worker" due to administrator command/,
+	'with the worker\'s error');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), '300000',
 	'the server is up, without the failed COPY\'s rows');
 is(same_as_twin(), '0', 'the committed rows are intact');
