@@ -113,6 +113,9 @@ extern void FragmentReaderReadColumn(FragmentReader *reader, int rowgroup,
 extern const char *FragmentReaderRawChunk(FragmentReader *reader, int rowgroup,
 										  int column, uint64 *length,
 										  uint32 *npages);
+extern uint64 FragmentReaderChunkOffset(FragmentReader *reader, int rowgroup,
+										int column);
+extern int	FragmentReaderRawFile(FragmentReader *reader);
 
 /* fragment_stats.c: fragment-level statistics as bytes for the catalog */
 extern bytea *FragmentStatsSerialize(int ncolumns,

@@ -592,6 +592,22 @@ FragmentReaderRawChunk(FragmentReader *reader, int rowgroup, int column,
 	return data;
 }
 
+/* Where in the file FragmentReaderRawChunk's bytes are (it checked them). */
+uint64
+FragmentReaderChunkOffset(FragmentReader *reader, int rowgroup, int column)
+{
+	Assert(rowgroup >= 0 && rowgroup < reader->nrowgroups &&
+		   column >= 0 && column < reader->ncolumns);
+	return reader->chunks[(uint64) rowgroup * reader->ncolumns + column].offset;
+}
+
+/* The file's descriptor, for copying byte ranges between files. */
+int
+FragmentReaderRawFile(FragmentReader *reader)
+{
+	return FileGetRawDesc(reader->file);
+}
+
 /*
  * Decompress a zstd page whose checksum matched into the reader's raw
  * buffer.

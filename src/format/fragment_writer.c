@@ -48,6 +48,8 @@
 
 /* flush the write buffer once it holds this much */
 #define WRITE_BUFFER_BYTES		(1024 * 1024)
+/* column chunks of a merge at least this big are copied by the kernel */
+#define COPY_RANGE_MIN_BYTES	(64 * 1024)
 
 /* pages smaller than this are not worth a zstd frame */
 #define MIN_COMPRESS_BYTES		64
@@ -96,6 +98,7 @@ struct FragmentWriter
 	uint64		flushed;		/* bytes already written to the file */
 	EncodeBuffer wbuf;			/* bytes not yet written */
 	EncodeBuffer rgmeta;		/* footer entries of the row groups so far */
+	bool		no_copy_range;	/* copy_file_range failed: write instead */
 	MemoryContextCallback cleanup;
 };
 
@@ -308,6 +311,60 @@ AppendBytes(FragmentWriter *writer, const void *data, size_t len)
 	writer->offset += len;
 	if (writer->wbuf.len >= WRITE_BUFFER_BYTES)
 		FlushWrites(writer);
+}
+
+/*
+ * Append bytes [offset, offset + len) of the open file src, whose contents
+ * the caller has read (data) and checked.  On Linux the kernel copies them
+ * (copy_file_range): no copy through this process, and on virtual machines
+ * several times faster than writing the same bytes from memory into new
+ * page cache pages.  Where it cannot, the bytes are written from data.
+ */
+static void
+AppendFileRange(FragmentWriter *writer, int src, uint64 offset,
+				const char *data, size_t len)
+{
+#if defined(__linux__) && defined(__GLIBC__) && \
+	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 27))
+	size_t		done = 0;
+
+	if (!writer->no_copy_range && len >= COPY_RANGE_MIN_BYTES)
+	{
+		int			dst = FileGetRawDesc(writer->file);
+
+		FlushWrites(writer);
+		while (done < len)
+		{
+			loff_t		in = (loff_t) (offset + done);
+			loff_t		out = (loff_t) (writer->flushed + done);
+			ssize_t		n;
+
+			pgstat_report_wait_start(WAIT_EVENT_DATA_FILE_WRITE);
+			n = copy_file_range(src, &in, dst, &out, len - done, 0);
+			pgstat_report_wait_end();
+			if (n <= 0)
+			{
+				/* not on this file system, or nothing left to copy: write */
+				if (n < 0 && errno != EXDEV && errno != ENOSYS &&
+					errno != EOPNOTSUPP && errno != EINVAL && errno != EBADF)
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not copy into file \"%s\": %m",
+									writer->path)));
+				writer->no_copy_range = true;
+				break;
+			}
+			done += n;
+		}
+		writer->flushed += done;
+		writer->offset += done;
+		data += done;
+		len -= done;
+		if (len == 0)
+			return;
+	}
+#endif
+	AppendBytes(writer, data, len);
 }
 
 /*
@@ -659,7 +716,9 @@ FragmentWriterCopyRowGroup(FragmentWriter *writer, FragmentReader *reader,
 		EncodeBuffer *meta = &writer->rgmeta;
 		uint8		flags = 0;
 
-		AppendBytes(writer, data, length);
+		AppendFileRange(writer, FragmentReaderRawFile(reader),
+						FragmentReaderChunkOffset(reader, rowgroup, c),
+						data, length);
 
 		FragmentReaderRowGroupStats(reader, rowgroup, c, &cs);
 		stats.null_count = cs.null_count;
