@@ -49,7 +49,9 @@ COPY pc_src TO :'text';
 CREATE TABLE pc_heap (LIKE pc_src);
 CREATE TABLE pc_c (LIKE pc_src) USING compact;
 COPY pc_heap FROM :'plain' (FORMAT csv);
+SET client_min_messages = debug1;
 COPY pc_c FROM :'plain' (FORMAT csv);
+RESET client_min_messages;
 SELECT pc_same('pc_heap', 'pc_c'), pc_same('pc_src', 'pc_c'), pc_fragments('pc_c');
 -- rows keep their file order within each process's share
 SELECT count(*) FILTER (WHERE down) <= 2 AS shares_in_file_order
@@ -192,7 +194,9 @@ SELECT pc_same('pc_q_heap', 'pc_q'), pc_fragments('pc_q');
 -- an index, a trigger, FREEZE, WHERE
 TRUNCATE pc_q;
 CREATE INDEX ON pc_q (id);
+SET client_min_messages = debug1;
 COPY pc_q FROM :'plain' (FORMAT csv);
+RESET client_min_messages;
 SELECT pc_same('pc_src', 'pc_q'), pc_fragments('pc_q');
 DROP TABLE pc_q;
 CREATE TABLE pc_q (LIKE pc_src) USING compact;

@@ -196,7 +196,7 @@ _PG_init(void)
 							"Smallest share of a COPY FROM a server file that a process parses.",
 							"Files of less than twice this size are parsed by the COPY's own process.",
 							&compact_min_parallel_copy_size_kb,
-							16 * 1024, 64, MAX_KILOBYTES,
+							16 * 1024, 8, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 

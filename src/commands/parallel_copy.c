@@ -599,38 +599,39 @@ TypeInputIsParallelSafe(Oid typid)
 /*
  * Can PostgreSQL's COPY into rel be done chunk by chunk with NextCopyFrom
  * and CompactWriteRow alone?  (CopyFrom does more only for what this
- * excludes.)  *check_constraints: NOT NULL constraints to check.
+ * excludes.)  Returns NULL if so, else why not.  *check_constraints: NOT
+ * NULL constraints to check.
  */
-static bool
-CopyTargetIsPlain(Relation rel, List *attnums, bool *check_constraints)
+static const char *
+CopyTargetIsNotPlain(Relation rel, List *attnums, bool *check_constraints)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleConstr *constr = desc->constr;
-	List	   *indexes;
 	ListCell   *lc;
 
-	if (rel->rd_tableam != CompactTableAmRoutine() ||
-		rel->rd_rel->relkind != RELKIND_RELATION ||
-		rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
-		rel->rd_rel->relispartition ||
-		rel->trigdesc != NULL)
-		return false;
-	if (constr != NULL && (constr->num_check > 0 || constr->has_generated_stored))
-		return false;
-	indexes = RelationGetIndexList(rel);
-	if (indexes != NIL)
-		return false;
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition)
+		return "it is a partition";
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		return "it is a temporary table";
+	if (rel->trigdesc != NULL)
+		return "it has triggers";
+	if (constr != NULL && constr->num_check > 0)
+		return "it has CHECK constraints";
+	if (constr != NULL && constr->has_generated_stored)
+		return "it has generated columns";
+	if (RelationGetIndexList(rel) != NIL)
+		return "it has indexes";
 
 	/* a NOT NULL failure shows the row only to who may read it all */
 	*check_constraints = constr != NULL && constr->has_not_null;
 	if (*check_constraints &&
 		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		return false;
+		return "the role may not read the table";
 
 	/* the columns the COPY reads: values a worker may read */
 	foreach(lc, attnums)
 		if (!TypeInputIsParallelSafe(TupleDescAttr(desc, lfirst_int(lc) - 1)->atttypid))
-			return false;
+			return "a column's input is not parallel safe";
 
 	/* the columns the COPY leaves out get their defaults: constants only */
 	for (int i = 0; i < desc->natts; i++)
@@ -641,9 +642,9 @@ CopyTargetIsPlain(Relation rel, List *attnums, bool *check_constraints)
 			continue;
 		def = build_column_default(rel, i + 1);
 		if (def != NULL && !IsA(expression_planner((Expr *) def), Const))
-			return false;
+			return "a column left out has a default that is not a constant";
 	}
-	return true;
+	return NULL;
 }
 
 /* the options without HEADER: only the first chunk has the header line */
@@ -673,6 +674,7 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 	List	   *attnums;
 	ListCell   *lc;
 	bool		check_constraints = false;
+	const char *why;
 	struct stat st;
 	int64		starts[COPY_MAX_WORKERS + 2];
 	int			nchunks;
@@ -710,9 +712,12 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 	memset(&opts, 0, sizeof(opts));
 	ProcessCopyOptions(pstate, &opts, true, stmt->options);
 	attnums = CopyGetAttnums(RelationGetDescr(rel), rel, stmt->attlist);
-	if (opts.binary || opts.freeze ||
-		!CopyTargetIsPlain(rel, attnums, &check_constraints))
+	why = opts.binary ? "binary format" : opts.freeze ? "FREEZE" :
+		CopyTargetIsNotPlain(rel, attnums, &check_constraints);
+	if (why != NULL)
 	{
+		elog(DEBUG1, "compact: COPY into \"%s\" is not parallel: %s",
+			 RelationGetRelationName(rel), why);
 		table_close(rel, NoLock);
 		return false;
 	}
@@ -726,6 +731,8 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 	ExecCheckRTPerms(pstate->p_rtable, true);
 	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
 	{
+		elog(DEBUG1, "compact: COPY into \"%s\" is not parallel: row-level security",
+			 RelationGetRelationName(rel));
 		table_close(rel, NoLock);
 		return false;
 	}
@@ -735,6 +742,8 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 	nchunks = FindCuts(stmt->filename, st.st_size, &opts, nworkers + 1, starts);
 	if (nchunks < 2)
 	{
+		elog(DEBUG1, "compact: COPY into \"%s\" is not parallel: the file cannot be cut safely",
+			 RelationGetRelationName(rel));
 		table_close(rel, NoLock);
 		return false;
 	}
@@ -784,6 +793,8 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 	shm_toc_insert(pcxt->toc, COPY_KEY_QUEUES, queues);
 
 	LaunchParallelWorkers(pcxt);
+	elog(DEBUG1, "compact: parallel COPY into \"%s\": %d shares, %d workers",
+		 RelationGetRelationName(rel), nchunks, pcxt->nworkers_launched);
 	leader.nqueues = pcxt->nworkers_launched;
 	for (int i = 0; i < leader.nqueues; i++)
 		shm_mq_set_handle(leader.queues[i], pcxt->worker[i].bgwhandle);

@@ -3,7 +3,8 @@
 # after every step.
 #
 # Steps: single- and multi-row INSERT, INSERT ... SELECT generate_series,
-# INSERT ... SELECT from the table itself, COPY FROM STDIN, UPDATE and DELETE
+# INSERT ... SELECT from the table itself, COPY FROM STDIN, COPY FROM a
+# server file (parallel COPY where the table allows it), UPDATE and DELETE
 # with random predicates (some with RETURNING, whose digests are compared),
 # transactions that commit or roll back, with savepoints rolled back or
 # released and checks inside the transaction, every compaction form (VACUUM
@@ -516,6 +517,23 @@ sub op_copy
 	return both('COPY %T (' . join(', ', @$cols) . ") FROM STDIN;\n$data\\.\n");
 }
 
+# COPY FROM a server file, in parallel when the file is big enough and the
+# table allows it: the lines reach the file through a helper table, so
+# that the statements replay on their own
+my $copy_file = $node->data_dir . '/diff_copy.txt';
+sub op_copy_file
+{
+	my $cols = insert_cols();
+	my $rows = 1500 + rnd(1500);
+	my $data = join('', map { join("\t", map { copy_lit($_) } @{ row_values($cols) }) . "\n" } 1 .. $rows);
+	my $raw = "(FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')";
+	return "SET compact.min_parallel_copy_size = '8kB';\n"
+	  . "CREATE TEMP TABLE IF NOT EXISTS copy_lines (n bigserial, l text);\nTRUNCATE copy_lines;\n"
+	  . "COPY copy_lines (l) FROM STDIN $raw;\n$data\\.\n"
+	  . "COPY (SELECT l FROM copy_lines ORDER BY n) TO '$copy_file' $raw;\n"
+	  . both('COPY %T (' . join(', ', @$cols) . ") FROM '$copy_file';\n");
+}
+
 sub set_expr
 {
 	my ($c) = @_;
@@ -834,7 +852,7 @@ sub gen_checks
 sub gen_dml
 {
 	my ($auto_phase) = @_;
-	my $op = weighted(insert_values => 4, insert_series => 2, copy => 2,
+	my $op = weighted(insert_values => 4, insert_series => 2, copy => 2, copy_file => 1,
 		update => 4, delete => 3, insert_self => 0.5,
 		add_column => 0.3, create_index => 0.2, truncate => 0.1, guc => 0.2);
 	my $sql;
@@ -842,6 +860,7 @@ sub gen_dml
 	elsif ($op eq 'insert_series') { $sql = op_insert_series(); }
 	elsif ($op eq 'insert_self') { $sql = op_insert_self(); }
 	elsif ($op eq 'copy') { $sql = op_copy(); }
+	elsif ($op eq 'copy_file') { $sql = op_copy_file(); }
 	elsif ($op eq 'update') { $sql = op_update(); }
 	elsif ($op eq 'delete') { $sql = op_delete(); }
 	elsif ($op eq 'add_column') { $sql = op_add_column(); }
@@ -902,6 +921,7 @@ sub gen_step
 	{
 		my $op = weighted(
 			insert_values => 10 * $ins, insert_series => 6 * $ins, copy => 6 * $ins,
+			copy_file => 3 * $ins,
 			insert_self => 1.5 * $ins, update => 10, delete => 7 * $del,
 			transaction => 12, compaction => 12, table_option => 1.5,
 			vacuum => 3, vacuum_full => 1, analyze => 1, truncate => 0.25,
@@ -912,6 +932,7 @@ sub gen_step
 		if ($op eq 'insert_values') { $sql = op_insert_values(); }
 		elsif ($op eq 'insert_series') { $sql = op_insert_series(); }
 		elsif ($op eq 'copy') { $sql = op_copy(); }
+		elsif ($op eq 'copy_file') { $sql = op_copy_file(); }
 		elsif ($op eq 'insert_self') { $sql = op_insert_self(); }
 		elsif ($op eq 'update') { $sql = op_update(); }
 		elsif ($op eq 'delete') { $sql = op_delete(); }
