@@ -87,6 +87,8 @@
 #define CUT_BLOCK			(1024 * 1024)
 /* the leader collects worker messages every this many rows of its own */
 #define DRAIN_EVERY			8192
+/* while it waits for the workers, the leader reports progress this often */
+#define PROGRESS_INTERVAL_MS	100
 
 int			compact_max_parallel_copy_workers = 2;
 int			compact_min_parallel_copy_size_kb = 16 * 1024;
@@ -99,6 +101,8 @@ typedef struct CopyShared
 	bool		check_constraints;
 	int			nchunks;
 	int64		starts[COPY_MAX_WORKERS + 2];	/* chunk i: [starts[i], starts[i + 1]) */
+	pg_atomic_uint64 worker_rows;	/* progress of the workers so far */
+	pg_atomic_uint64 worker_bytes;
 	char		path[MAXPGPATH];
 	Size		attlist_offset; /* nodeToString(attlist) at strings + this */
 	char		strings[FLEXIBLE_ARRAY_MEMBER]; /* options without HEADER, attlist */
@@ -134,6 +138,12 @@ typedef struct CopyLeader
 	bool	   *detached;
 	uint64		own_rows;
 	uint64		worker_rows;
+	/* pg_stat_progress_copy shows the whole COPY in the leader's row */
+	CopyShared *shared;
+	Oid			relid;
+	int64		file_size;
+	uint64		done_bytes;		/* of the leader's finished chunks */
+	uint64		folded_bytes;	/* of others, added to the chunk's count */
 } CopyLeader;
 
 /* the byte range one process parses, read by the data source callback */
@@ -323,12 +333,24 @@ ChunkErrorCallback(void *arg)
  * Parse bytes [start, end) of the file into rows of rel.  The leader passes
  * itself to collect worker messages as it goes.
  */
-static void DrainQueues(CopyLeader *leader, bool wait);
+static bool DrainQueues(CopyLeader *leader);
+static void LeaderProgress(CopyLeader *leader, CopyFromState cstate, uint64 processed);
+
+/* a worker's progress, for the leader to report */
+static void
+WorkerProgress(CopyShared *shared, CopyFromState cstate, uint64 rows,
+			   uint64 *reported_bytes)
+{
+	pg_atomic_fetch_add_u64(&shared->worker_rows, rows);
+	pg_atomic_fetch_add_u64(&shared->worker_bytes,
+							cstate->bytes_processed - *reported_bytes);
+	*reported_bytes = cstate->bytes_processed;
+}
 
 static uint64
 LoadChunk(Relation rel, const char *path, int64 start, int64 end,
 		  List *options, List *attlist, CommandId cid, bool check_constraints,
-		  CopyLeader *leader)
+		  CopyLeader *leader, CopyShared *shared)
 {
 	ChunkReader reader;
 	EState	   *estate = CreateExecutorState();
@@ -337,6 +359,7 @@ LoadChunk(Relation rel, const char *path, int64 start, int64 end,
 	TupleTableSlot *slot;
 	ErrorContextCallback errcb;
 	uint64		processed = 0;
+	uint64		reported_bytes = 0;
 
 	memset(&reader, 0, sizeof(reader));
 	reader.path = path;
@@ -351,6 +374,10 @@ LoadChunk(Relation rel, const char *path, int64 start, int64 end,
 	CurrentChunk = &reader;
 	reader.cstate = BeginCopyFrom(NULL, rel, NULL, NULL, false, ChunkRead,
 								  attlist, options);
+	if (leader != NULL)
+		LeaderProgress(leader, reader.cstate, 0);
+	else
+		pgstat_progress_end_command();	/* the leader reports for us */
 	InitResultRelInfo(rri, rel, 0, NULL, 0);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 
@@ -378,14 +405,27 @@ LoadChunk(Relation rel, const char *path, int64 start, int64 end,
 		CompactWriteRow(rel, slot, cid);
 		MemoryContextSwitchTo(old);
 
-		if (++processed % DRAIN_EVERY == 0 && leader != NULL)
+		if (++processed % DRAIN_EVERY == 0)
 		{
-			DrainQueues(leader, false);
-			pgstat_progress_update_param(PROGRESS_COPY_TUPLES_PROCESSED, processed);
+			if (leader != NULL)
+			{
+				DrainQueues(leader);
+				LeaderProgress(leader, reader.cstate, processed);
+			}
+			else
+				WorkerProgress(shared, reader.cstate, DRAIN_EVERY, &reported_bytes);
 		}
 	}
 
 	error_context_stack = errcb.previous;
+	if (leader != NULL)
+	{
+		leader->own_rows += processed;
+		leader->done_bytes += reader.cstate->bytes_processed - leader->folded_bytes;
+		leader->folded_bytes = 0;
+	}
+	else
+		WorkerProgress(shared, reader.cstate, processed % DRAIN_EVERY, &reported_bytes);
 	EndCopyFrom(reader.cstate);
 	CurrentChunk = NULL;
 	ExecDropSingleTupleTableSlot(slot);
@@ -469,20 +509,25 @@ ReceiveMessage(CopyLeader *leader, const char *data, Size len)
 		elog(ERROR, "unexpected message from a parallel COPY worker");
 }
 
-/* Take what the workers sent; with wait, until every worker has gone. */
-static void
-DrainQueues(CopyLeader *leader, bool wait)
+/* Take what the workers sent so far.  Have they all gone? */
+static bool
+DrainQueues(CopyLeader *leader)
 {
+	bool		done = true;
+
 	for (int i = 0; i < leader->nqueues; i++)
 	{
 		while (!leader->detached[i])
 		{
 			Size		len;
 			void	   *data;
-			shm_mq_result res = shm_mq_receive(leader->queues[i], &len, &data, !wait);
+			shm_mq_result res = shm_mq_receive(leader->queues[i], &len, &data, true);
 
 			if (res == SHM_MQ_WOULD_BLOCK)
+			{
+				done = false;
 				break;
+			}
 			if (res == SHM_MQ_DETACHED)
 			{
 				leader->detached[i] = true;
@@ -491,6 +536,42 @@ DrainQueues(CopyLeader *leader, bool wait)
 			ReceiveMessage(leader, data, len);
 		}
 	}
+	return done;
+}
+
+/*
+ * Report the whole COPY in the leader's pg_stat_progress_copy row: bytes
+ * and rows of every process.  PostgreSQL's parser reports the bytes of the
+ * chunk it reads (cstate; NULL between chunks), so the others' bytes are
+ * added to that chunk's count.
+ */
+static void
+LeaderProgress(CopyLeader *leader, CopyFromState cstate, uint64 processed)
+{
+	const int	index[] = {
+		PROGRESS_COPY_COMMAND,
+		PROGRESS_COPY_TYPE,
+		PROGRESS_COPY_BYTES_TOTAL,
+		PROGRESS_COPY_BYTES_PROCESSED,
+		PROGRESS_COPY_TUPLES_PROCESSED
+	};
+	int64		values[5];
+	uint64		others = leader->done_bytes +
+		pg_atomic_read_u64(&leader->shared->worker_bytes);
+
+	if (cstate != NULL)
+	{
+		cstate->bytes_processed += others - leader->folded_bytes;
+		leader->folded_bytes = others;
+		others = cstate->bytes_processed;
+	}
+	values[0] = PROGRESS_COPY_COMMAND_FROM;
+	values[1] = PROGRESS_COPY_TYPE_FILE;
+	values[2] = leader->file_size;
+	values[3] = (int64) others;
+	values[4] = (int64) (leader->own_rows + processed +
+						 pg_atomic_read_u64(&leader->shared->worker_rows));
+	pgstat_progress_update_multi_param(lengthof(index), index, values);
 }
 
 /*
@@ -505,18 +586,30 @@ LeaderLoad(CopyLeader *leader, ParallelContext *pcxt, Relation rel,
 	WriteStateSetSink(LeaderSink, leader);
 	PG_TRY();
 	{
-		leader->own_rows = LoadChunk(rel, stmt->filename, starts[0], starts[1],
-									 stmt->options, stmt->attlist, cid,
-									 check_constraints, leader);
+		(void) LoadChunk(rel, stmt->filename, starts[0], starts[1],
+						 stmt->options, stmt->attlist, cid,
+						 check_constraints, leader, NULL);
 		for (int i = pcxt->nworkers_launched; i < pcxt->nworkers; i++)
-			leader->own_rows += LoadChunk(rel, stmt->filename, starts[i + 1],
-										  starts[i + 2], chunk_options,
-										  stmt->attlist, cid, check_constraints,
-										  leader);
+			(void) LoadChunk(rel, stmt->filename, starts[i + 1],
+							 starts[i + 2], chunk_options,
+							 stmt->attlist, cid, check_constraints,
+							 leader, NULL);
+		/* EndCopyFrom ended the progress report: the COPY goes on */
+		pgstat_progress_start_command(PROGRESS_COMMAND_COPY, leader->relid);
+		LeaderProgress(leader, NULL, 0);
+
 		/* encode our last rows while the workers encode theirs */
 		WriteStateFlushRelation(rel);
-		DrainQueues(leader, true);
+		while (!DrainQueues(leader))
+		{
+			LeaderProgress(leader, NULL, 0);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 PROGRESS_INTERVAL_MS, WAIT_EVENT_MQ_RECEIVE);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
 		WaitForParallelWorkersToFinish(pcxt);
+		LeaderProgress(leader, NULL, 0);
 	}
 	PG_FINALLY();
 	{
@@ -771,6 +864,8 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 	shared->cid = cid;
 	shared->check_constraints = check_constraints;
 	shared->nchunks = nchunks;
+	pg_atomic_init_u64(&shared->worker_rows, 0);
+	pg_atomic_init_u64(&shared->worker_bytes, 0);
 	memcpy(shared->starts, starts, sizeof(int64) * (nchunks + 1));
 	strlcpy(shared->path, stmt->filename, MAXPGPATH);
 	strcpy(shared->strings, options_str);
@@ -780,6 +875,9 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 
 	memset(&leader, 0, sizeof(leader));
 	leader.cxt = CurrentMemoryContext;
+	leader.shared = shared;
+	leader.relid = RelationGetRelid(rel);
+	leader.file_size = st.st_size;
 	leader.queues = palloc0(sizeof(shm_mq_handle *) * nworkers);
 	leader.detached = palloc0(sizeof(bool) * nworkers);
 	queues = shm_toc_allocate(pcxt->toc, mul_size(COPY_QUEUE_SIZE, nworkers));
@@ -809,6 +907,7 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 	COMPACT_FAULT_POINT("copy_fragments_recorded");
 
 	rows = leader.own_rows + leader.worker_rows;
+	pgstat_progress_end_command();
 	pgstat_count_heap_insert(rel, rows);
 	table_close(rel, NoLock);
 	*processed = rows;
@@ -873,7 +972,7 @@ CompactCopyWorkerMain(dsm_segment *seg, shm_toc *toc)
 	msg.rows = LoadChunk(rel, shared->path, shared->starts[chunk], shared->starts[chunk + 1],
 						 stringToNode(shared->strings),
 						 stringToNode(shared->strings + shared->attlist_offset),
-						 shared->cid, shared->check_constraints, NULL);
+						 shared->cid, shared->check_constraints, NULL, shared);
 	WriteStateFlushRelation(rel);
 	WriteStateSetSink(NULL, NULL);
 	if (shm_mq_send(mqh, sizeof(msg), &msg, false, true) != SHM_MQ_SUCCESS)

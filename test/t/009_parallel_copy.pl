@@ -114,6 +114,21 @@ my $copy = IPC::Run::start(
 	  '-c', "COPY t FROM '$data/second.csv' (FORMAT csv)" ],
 	'>', \$stdout, '2>', \$stderr);
 wait_for_sleeping_worker($files_before);
+
+# meanwhile pg_stat_progress_copy shows the whole COPY in one row: the
+# leader's share and the second worker's are done (100,000 rows each), the
+# sleeping worker has reported 49,152 of its rows (every 8,192)
+my $size = -s "$data/second.csv";
+ok($node->poll_query_until('postgres', q{
+	SELECT tuples_processed >= 249152 FROM pg_stat_progress_copy WHERE relid = 't'::regclass}),
+	'pg_stat_progress_copy counts the rows of every process');
+is($node->safe_psql('postgres', q{
+	SELECT count(*), min(type), min(command), min(bytes_total),
+		   min(bytes_processed) >= min(bytes_total) / 3 * 2, min(bytes_processed) < min(bytes_total),
+		   min(tuples_processed) < 300000
+	  FROM pg_stat_progress_copy}),
+	"1|FILE|COPY FROM|$size|t|t|t", 'one row for the COPY, with the file\'s size and the bytes read so far');
+
 $node->safe_psql('postgres', q{
 	SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 	 WHERE backend_type = 'parallel worker' AND wait_event = 'PgSleep'});
