@@ -331,7 +331,8 @@ ChunkErrorCallback(void *arg)
 
 /*
  * Parse bytes [start, end) of the file into rows of rel.  The leader passes
- * itself to collect worker messages as it goes.
+ * itself (to collect worker messages and report progress as it goes), a
+ * worker the shared state (to count its progress there).
  */
 static bool DrainQueues(CopyLeader *leader);
 static void LeaderProgress(CopyLeader *leader, CopyFromState cstate, uint64 processed);
