@@ -129,6 +129,15 @@ FileClose(File file)
 	file_open--;
 }
 
+/* the input is in memory: no descriptor to copy byte ranges from */
+int
+FileGetRawDesc(File file)
+{
+	CheckFile(file, "FileGetRawDesc");
+	errno = EBADF;
+	return -1;
+}
+
 /* ---------------------------------------------------------------------
  * Using what the reader returns
  * ---------------------------------------------------------------------
