@@ -191,13 +191,45 @@ TRUNCATE pc_q, pc_q_heap;
 COPY pc_q FROM :'marker';
 COPY pc_q_heap FROM :'marker';
 SELECT pc_same('pc_q_heap', 'pc_q'), pc_fragments('pc_q');
--- an index, a trigger, FREEZE, WHERE
+-- indexes: the leader inserts the entries of every process's rows; a
+-- unique index takes PostgreSQL's COPY (a duplicate fails at its line)
 TRUNCATE pc_q;
-CREATE INDEX ON pc_q (id);
+CREATE INDEX pc_q_id ON pc_q (id);
+CREATE INDEX pc_q_lower ON pc_q (lower(t)) WHERE b;
 SET client_min_messages = debug1;
 COPY pc_q FROM :'plain' (FORMAT csv);
 RESET client_min_messages;
 SELECT pc_same('pc_src', 'pc_q'), pc_fragments('pc_q');
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SET compact.enable_custom_scan = off;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(id) FROM pc_q WHERE id BETWEEN 1000 AND 30000;
+SELECT (SELECT count(*) || ' ' || sum(id) FROM pc_q WHERE id BETWEEN 1000 AND 30000) =
+	   (SELECT count(*) || ' ' || sum(id) FROM pc_src WHERE id BETWEEN 1000 AND 30000) AS id_index_agrees;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM pc_q WHERE lower(t) > 'text 8' AND b;
+SELECT (SELECT count(*) || ' ' || sum(id) FROM pc_q WHERE lower(t) > 'text 8' AND b) =
+	   (SELECT count(*) || ' ' || sum(id) FROM pc_src WHERE lower(t) > 'text 8' AND b) AS lower_index_agrees;
+-- rows the transaction inserted before the COPY keep their one entry
+TRUNCATE pc_q;
+BEGIN;
+INSERT INTO pc_q SELECT * FROM pc_src WHERE id <= 100;
+COPY pc_q FROM :'plain' (FORMAT csv);
+SELECT count(*), count(DISTINCT id), sum(id) FROM pc_q WHERE id BETWEEN 1 AND 40000;
+COMMIT;
+SELECT count(*), count(DISTINCT id), sum(id) FROM pc_q WHERE id BETWEEN 1 AND 40000;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+RESET compact.enable_custom_scan;
+SELECT count(*), count(DISTINCT id), sum(id) FROM pc_q WHERE id BETWEEN 1 AND 40000;
+TRUNCATE pc_q;
+CREATE UNIQUE INDEX pc_q_unique ON pc_q (id);
+SET client_min_messages = debug1;
+COPY pc_q FROM :'plain' (FORMAT csv);
+RESET client_min_messages;
+SELECT pc_same('pc_src', 'pc_q'), pc_fragments('pc_q');
+\set VERBOSITY default
+COPY pc_q FROM :'plain' (FORMAT csv);
+\set VERBOSITY terse
 DROP TABLE pc_q;
 CREATE TABLE pc_q (LIKE pc_src) USING compact;
 CREATE FUNCTION pc_trig() RETURNS trigger LANGUAGE plpgsql AS

@@ -30,9 +30,10 @@
  * Error messages give the line number in the whole file, counted when
  * needed.  Everything else takes PostgreSQL's own path: COPY FROM STDIN or
  * PROGRAM, binary format, FREEZE, WHERE, temporary tables, partitions,
- * tables with indexes, triggers, CHECK constraints, stored generated
- * columns or row-level security, columns the COPY leaves out whose default
- * is not a constant, columns the COPY reads whose input function or domain
+ * tables with unique indexes or exclusion constraints (other indexes get
+ * their entries from the leader at the end), triggers, CHECK constraints,
+ * stored generated columns or row-level security, columns the COPY leaves
+ * out whose default is not a constant, columns the COPY reads whose input function or domain
  * CHECK is not parallel safe (and composite columns), a role that may not
  * read server files, read-only transactions, and files that cannot be cut.
  *
@@ -53,6 +54,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_proc.h"
 #include "commands/copy.h"
 #include "commands/copyfrom_internal.h"
@@ -74,10 +76,14 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "commands/parallel_copy.h"
 #include "compact.h"
+#include "compaction/kernel.h"
+#include "format/files.h"
+#include "format/fragment.h"
 #include "tableam/tableam.h"
 
 #define COPY_KEY_SHARED		UINT64CONST(0xC0C7000000000001)
@@ -713,8 +719,19 @@ CopyTargetIsNotPlain(Relation rel, List *attnums, bool *check_constraints)
 		return "it has CHECK constraints";
 	if (constr != NULL && constr->has_generated_stored)
 		return "it has generated columns";
-	if (RelationGetIndexList(rel) != NIL)
-		return "it has indexes";
+	foreach(lc, RelationGetIndexList(rel))
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		bool		unique;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for index %u", lfirst_oid(lc));
+		unique = ((Form_pg_index) GETSTRUCT(tuple))->indisunique ||
+			((Form_pg_index) GETSTRUCT(tuple))->indisexclusion;
+		ReleaseSysCache(tuple);
+		if (unique)
+			return "it has a unique index or an exclusion constraint";
+	}
 
 	/* a NOT NULL failure shows the row only to who may read it all */
 	*check_constraints = constr != NULL && constr->has_not_null;
@@ -752,6 +769,98 @@ OptionsWithoutHeader(List *options)
 		if (strcmp(lfirst_node(DefElem, lc)->defname, "header") != 0)
 			result = lappend(result, lfirst(lc));
 	return result;
+}
+
+/*
+ * Insert the index entries of the rows the COPY wrote, fragment by
+ * fragment, decoding only the columns the indexes use: the leader does it
+ * once the rows are written, one process per index as in PostgreSQL's
+ * COPY.  Only indexes without a uniqueness check get here (a duplicate
+ * must fail at its line, as PostgreSQL's COPY reports it).
+ */
+static void
+IndexFragments(Relation rel, List *fragments)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	GroupIndexes targets;
+	Bitmapset  *needed = NULL;
+	Datum	   *row = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	bool	   *rownull = palloc(sizeof(bool) * Max(desc->natts, 1));
+	Datum	  **values = palloc0(sizeof(Datum *) * Max(desc->natts, 1));
+	bool	  **isnull = palloc0(sizeof(bool *) * Max(desc->natts, 1));
+	MemoryContext cxt;
+	ListCell   *lc;
+
+	GroupIndexesOpen(rel, &targets);
+	if (targets.count == 0)
+	{
+		GroupIndexesClose(&targets);
+		return;
+	}
+	for (int i = 0; i < targets.count; i++)
+	{
+		IndexInfo  *info = targets.infos[i];
+
+		for (int k = 0; k < info->ii_NumIndexAttrs; k++)
+			if (info->ii_IndexAttrNumbers[k] > 0)
+				needed = bms_add_member(needed, info->ii_IndexAttrNumbers[k] -
+										FirstLowInvalidHeapAttributeNumber);
+		pull_varattnos((Node *) info->ii_Expressions, 1, &needed);
+		pull_varattnos((Node *) info->ii_Predicate, 1, &needed);
+	}
+	/* a whole-row reference needs every column */
+	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, needed))
+		for (int a = 1; a <= desc->natts; a++)
+			needed = bms_add_member(needed, a - FirstLowInvalidHeapAttributeNumber);
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "compact copy index entries",
+								ALLOCSET_DEFAULT_SIZES);
+	foreach(lc, fragments)
+	{
+		FragmentMeta *meta = lfirst(lc);
+		FragmentReader *reader;
+		int64		rownum = meta->first_row;
+
+		reader = FragmentReaderOpen(CompactFragmentPath(MyDatabaseId, rel->rd_node.relNode,
+														meta->fragment_id, meta->file_xid));
+		for (int g = 0; g < FragmentReaderNumRowGroups(reader); g++)
+		{
+			int			n = FragmentReaderRowGroupRows(reader, g);
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			for (int a = 0; a < desc->natts; a++)
+			{
+				int			column;
+
+				values[a] = NULL;
+				if (TupleDescAttr(desc, a)->attisdropped ||
+					!bms_is_member(a + 1 - FirstLowInvalidHeapAttributeNumber, needed))
+					continue;
+				column = FragmentReaderFindColumn(reader, a + 1);
+				if (column < 0)
+					elog(ERROR, "fragment " INT64_FORMAT " of COPY lacks column %d",
+						 meta->fragment_id, a + 1);
+				values[a] = palloc(sizeof(Datum) * n);
+				isnull[a] = palloc(sizeof(bool) * n);
+				FragmentReaderReadColumn(reader, g, column, values[a], isnull[a]);
+			}
+			MemoryContextSwitchTo(old);
+			for (int r = 0; r < n; r++)
+			{
+				for (int a = 0; a < desc->natts; a++)
+				{
+					row[a] = values[a] ? values[a][r] : (Datum) 0;
+					rownull[a] = values[a] ? isnull[a][r] : true;
+				}
+				GroupIndexesInsert(&targets, rel, rownum++, row, rownull);
+			}
+			MemoryContextReset(cxt);
+			CHECK_FOR_INTERRUPTS();
+		}
+		FragmentReaderClose(reader);
+	}
+	MemoryContextDelete(cxt);
+	GroupIndexesClose(&targets);
 }
 
 /*
@@ -843,6 +952,13 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 	}
 	nworkers = nchunks - 1;
 
+	/*
+	 * Rows this transaction buffered before the COPY go to the catalog now:
+	 * the fragments the sink receives must hold the COPY's rows alone (they
+	 * get index entries at the end).
+	 */
+	WriteStateFlushRelation(rel);
+
 	/* what the workers share with us: our xids and command id */
 	(void) GetCurrentTransactionId();
 	cid = GetCurrentCommandId(true);
@@ -905,6 +1021,7 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 
 	foreach(lc, leader.fragments)
 		WriteStateRecordFragment(rel, lfirst(lc), cid);
+	IndexFragments(rel, leader.fragments);
 	COMPACT_FAULT_POINT("copy_fragments_recorded");
 
 	rows = leader.own_rows + leader.worker_rows;

@@ -92,8 +92,8 @@ GroupIndexesClose(GroupIndexes *targets)
 	}
 }
 
-/* Insert the index entries of one new row. */
-static void
+/* Insert the (non-unique) index entries of one new row. */
+void
 GroupIndexesInsert(GroupIndexes *targets, Relation rel, int64 rownum,
 				   Datum *values, bool *isnull)
 {

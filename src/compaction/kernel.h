@@ -94,6 +94,8 @@ typedef struct GroupRun
 /* group_io.c */
 extern void GroupIndexesOpen(Relation rel, GroupIndexes *targets);
 extern void GroupIndexesClose(GroupIndexes *targets);
+extern void GroupIndexesInsert(GroupIndexes *targets, Relation rel, int64 rownum,
+							   Datum *values, bool *isnull);
 extern void GroupOutputInit(GroupOutput *out, Relation rel,
 							const CompactionSettings *settings,
 							const CompactionGroup *group, int64 first_row,

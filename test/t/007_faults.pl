@@ -109,11 +109,12 @@ sub check_state
 
 add_rows(10000);
 
-# a parallel COPY's source file, and its target without an index (an index
-# would make COPY serial)
+# a parallel COPY's source file, and its target (with an index: the COPY's
+# backend inserts the entries of every process's rows)
 my $pcfile = $node->data_dir . '/pc.csv';
 $node->safe_psql('postgres', qq{
 	CREATE TABLE pc (id int, v text) USING compact WITH (auto_compact = false);
+	CREATE INDEX pc_id ON pc (id);
 	COPY (SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 100000) g)
 		TO '$pcfile' (FORMAT csv);
 });
@@ -142,6 +143,9 @@ for my $point (@points)
 		});
 		is($node->safe_psql('postgres', 'SELECT count(*) FROM pc'), '0',
 			"$point: no row of the parallel COPY");
+		is($node->safe_psql('postgres',
+			'SET enable_seqscan = off; SET compact.enable_custom_scan = off; SELECT count(*) FROM pc WHERE id > 0'),
+			'0', "$point: nor through the index");
 		$node->safe_psql('postgres', 'VACUUM pc');
 		is($node->safe_psql('postgres', q{
 			SELECT count(*) FROM pg_ls_dir('pg_compact/' ||
