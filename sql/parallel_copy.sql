@@ -176,10 +176,34 @@ COPY pc_c FROM '/nonexistent/pc.csv' (FORMAT csv);
 \set VERBOSITY terse
 
 -- what PostgreSQL's own COPY loads: one fragment, the same rows
--- a quoted field before the cut could hide a newline
-COPY (SELECT id, big, ts, f, n, b, CASE WHEN id = 5 THEN 'a,b' ELSE t END, d FROM pc_src) TO :'quoted' (FORMAT csv);
+-- CSV with quotes: the cuts follow them from the start of the file; here
+-- quoted fields with commas, doubled quotes and newlines, and around the
+-- first third of the file 900 kB of them, where a cut would fall inside
 CREATE TABLE pc_q (LIKE pc_src) USING compact;
 CREATE TABLE pc_q_heap (LIKE pc_src);
+COPY (SELECT id, big, ts, f, n, b,
+			 CASE WHEN id BETWEEN 13000 AND 13600 THEN repeat(E'x,\n', 500)
+				  WHEN id % 50 = 0 THEN E'a,"b"\nc' WHEN id % 50 = 25 THEN E'a\n\\.'
+				  WHEN id = 7 THEN '\.' ELSE t END, d
+		FROM pc_src ORDER BY pc_src.id) TO :'quoted' (FORMAT csv);
+COPY pc_q FROM :'quoted' (FORMAT csv);
+COPY pc_q_heap FROM :'quoted' (FORMAT csv);
+SELECT pc_same('pc_q_heap', 'pc_q'), pc_fragments('pc_q');
+-- with an escape character other than the quote
+TRUNCATE pc_q, pc_q_heap;
+COPY (SELECT id, big, ts, f, n, b,
+			 CASE WHEN id BETWEEN 13000 AND 13600 THEN repeat(E'x,"\\\n', 400)
+				  WHEN id % 50 = 0 THEN E'a\\"b' ELSE t END, d
+		FROM pc_src ORDER BY pc_src.id) TO :'quoted' (FORMAT csv, ESCAPE '\');
+COPY pc_q FROM :'quoted' (FORMAT csv, ESCAPE '\');
+COPY pc_q_heap FROM :'quoted' (FORMAT csv, ESCAPE '\');
+SELECT pc_same('pc_q_heap', 'pc_q'), pc_fragments('pc_q');
+SELECT count(*) FILTER (WHERE t LIKE E'%\n%') AS multiline FROM pc_q;
+-- a line that is an end-of-data marker before a cut: PostgreSQL's COPY
+TRUNCATE pc_q, pc_q_heap;
+COPY (SELECT * FROM pc_src WHERE id <= 20000 ORDER BY pc_src.id) TO :'quoted' (FORMAT csv);
+COPY (SELECT 1) TO PROGRAM 'printf ''%s\n'' ''\.'' >> pc_quoted.csv';
+COPY (SELECT * FROM pc_src WHERE id > 20000 ORDER BY pc_src.id) TO PROGRAM 'cat >> pc_quoted.csv' (FORMAT csv);
 COPY pc_q FROM :'quoted' (FORMAT csv);
 COPY pc_q_heap FROM :'quoted' (FORMAT csv);
 SELECT pc_same('pc_q_heap', 'pc_q'), pc_fragments('pc_q');

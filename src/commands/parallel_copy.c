@@ -23,10 +23,11 @@
  * the transaction; the files written so far are named by its xid and
  * removed as any aborted write's are.
  *
- * A cut must be a line boundary whatever came before it.  The file is cut
- * only if the bytes before the last cut hold no quote character (CSV) and
- * no backslash followed by a period (an end-of-data marker, or in text
- * format possibly one), and in text format a cut never follows a backslash.
+ * A cut must be a line boundary whatever came before it.  In text format a
+ * cut never follows a backslash, and the bytes before the last cut must
+ * hold no backslash followed by a period (an end-of-data marker, perhaps).
+ * In CSV, quotes are followed from the start of the file as PostgreSQL's
+ * line reader follows them (FindCutsQuoted), unless there are none.
  * Error messages give the line number in the whole file, counted when
  * needed.  Everything else takes PostgreSQL's own path: COPY FROM STDIN or
  * PROGRAM, binary format, FREEZE, WHERE, temporary tables, partitions,
@@ -60,6 +61,7 @@
 #include "commands/copyfrom_internal.h"
 #include "commands/progress.h"
 #include "executor/executor.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -228,6 +230,61 @@ PrefixIsPlain(int fd, char *buf, int64 end, const CopyFormatOptions *opts)
 }
 
 /*
+ * CSV with quotes: follow them from the start of the file as PostgreSQL's
+ * line reader does (CopyReadLineText: a quote toggles, an escape that is
+ * not the quote character counts only inside quotes), and cut after the
+ * first newline outside quotes at or past each multiple of size / nchunks.
+ * A line that begins with a backslash-period (an end-of-data marker,
+ * perhaps) before the last cut, or an encoding whose characters may hold
+ * ASCII bytes, means no cut.  Returns how many chunks it made (1: do not cut).
+ */
+static int
+FindCutsQuoted(int fd, char *buf, int64 size, const CopyFormatOptions *opts,
+			   int nchunks, int64 *starts)
+{
+	char		quote = opts->quote[0];
+	/* an escape that is the quote character is just a quote */
+	char		escape = opts->escape[0] == quote ? '\0' : opts->escape[0];
+	int			encoding = opts->file_encoding >= 0 ? opts->file_encoding :
+		pg_get_client_encoding();
+	bool		in_quote = false;
+	bool		last_was_esc = false;
+	bool		line_start = true;
+	bool		marker = false; /* a backslash began the line */
+	int			n = 1;
+
+	if (PG_ENCODING_IS_CLIENT_ONLY(encoding))
+		return 1;
+	for (int64 pos = 0; pos < size && n < nchunks;)
+	{
+		ssize_t		len = pg_pread(fd, buf, Min(CUT_BLOCK, size - pos), pos);
+
+		if (len <= 0)
+			return 1;
+		for (ssize_t i = 0; i < len && n < nchunks; i++)
+		{
+			char		c = buf[i];
+
+			if (in_quote && c == escape)
+				last_was_esc = !last_was_esc;
+			if (c == quote && !last_was_esc)
+				in_quote = !in_quote;
+			if (c != escape)
+				last_was_esc = false;
+			if (marker && c == '.')
+				return 1;
+			marker = line_start && c == '\\';
+			line_start = c == '\n' && !in_quote;
+			if (line_start && pos + i + 1 >= size / nchunks * n && pos + i + 1 < size)
+				starts[n++] = pos + i + 1;
+		}
+		pos += len;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return n;
+}
+
+/*
  * Cut the file into nchunks chunks starting at line boundaries near
  * multiples of size / nchunks; starts[nchunks] = size.  Returns how many
  * chunks it could make (1: do not cut).
@@ -254,7 +311,7 @@ FindCuts(const char *path, int64 size, const CopyFormatOptions *opts,
 		starts[n++] = cut;
 	}
 	if (n > 1 && !PrefixIsPlain(fd, buf, starts[n - 1], opts))
-		n = 1;
+		n = opts->csv_mode ? FindCutsQuoted(fd, buf, size, opts, nchunks, starts) : 1;
 	starts[n] = size;
 	pfree(buf);
 	CloseTransientFile(fd);
