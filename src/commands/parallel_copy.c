@@ -247,36 +247,62 @@ FindCutsQuoted(int fd, char *buf, int64 size, const CopyFormatOptions *opts,
 	char		escape = opts->escape[0] == quote ? '\0' : opts->escape[0];
 	int			encoding = opts->file_encoding >= 0 ? opts->file_encoding :
 		pg_get_client_encoding();
+	bool		special[256];
 	bool		in_quote = false;
 	bool		last_was_esc = false;
 	bool		line_start = true;
-	bool		marker = false; /* a backslash began the line */
+	bool		marker = false; /* the block ended in a line's first backslash */
 	int			n = 1;
 
 	if (PG_ENCODING_IS_CLIENT_ONLY(encoding))
 		return 1;
+	/* the bytes that change the reader's state; others are skipped */
+	memset(special, 0, sizeof(special));
+	special[(unsigned char) quote] = true;
+	special[(unsigned char) escape] = escape != '\0';
+	special['\n'] = true;
+	special['\\'] = true;
 	for (int64 pos = 0; pos < size && n < nchunks;)
 	{
 		ssize_t		len = pg_pread(fd, buf, Min(CUT_BLOCK, size - pos), pos);
+		ssize_t		i = 0;
 
 		if (len <= 0)
 			return 1;
-		for (ssize_t i = 0; i < len && n < nchunks; i++)
+		if (marker && buf[0] == '.')
+			return 1;
+		marker = false;
+		while (i < len && n < nchunks)
 		{
 			char		c = buf[i];
 
+			if (!special[(unsigned char) c])
+			{
+				while (++i < len && !special[(unsigned char) buf[i]])
+					;
+				line_start = false;
+				last_was_esc = false;
+				continue;
+			}
+			/* CopyReadLineText's rules for quotes and escapes in CSV */
 			if (in_quote && c == escape)
 				last_was_esc = !last_was_esc;
 			if (c == quote && !last_was_esc)
 				in_quote = !in_quote;
 			if (c != escape)
 				last_was_esc = false;
-			if (marker && c == '.')
-				return 1;
-			marker = line_start && c == '\\';
+			/* a line that starts with a backslash-period */
+			if (line_start && c == '\\')
+			{
+				if (i + 1 == len)
+					marker = true;
+				else if (buf[i + 1] == '.')
+					return 1;
+			}
 			line_start = c == '\n' && !in_quote;
 			if (line_start && pos + i + 1 >= size / nchunks * n && pos + i + 1 < size)
 				starts[n++] = pos + i + 1;
+			i++;
 		}
 		pos += len;
 		CHECK_FOR_INTERRUPTS();
