@@ -162,8 +162,7 @@ typedef struct ChunkReader
 	int64		start;
 	int64		pos;
 	int64		end;
-	bool		lines_known;
-	uint64		lines_before;	/* lines of the file before start */
+	int64		lines_before;	/* lines of the file before start; -1: not counted */
 	CopyFromState cstate;
 } ChunkReader;
 
@@ -408,11 +407,9 @@ ChunkErrorCallback(void *arg)
 
 	if (r->cstate == NULL)
 		return;
-	if (!r->lines_known)
-	{
-		r->lines_before = r->start > 0 ? CountLines(r->path, r->start) : 0;
-		r->lines_known = true;
-	}
+	/* PostgreSQL counts every newline, quoted ones too */
+	if (r->lines_before < 0)
+		r->lines_before = CountLines(r->path, r->start);
 	r->cstate->cur_lineno += r->lines_before;
 	CopyFromErrorCallback(r->cstate);
 	r->cstate->cur_lineno -= r->lines_before;
@@ -438,10 +435,10 @@ WorkerProgress(CopyShared *shared, CopyFromState cstate, uint64 rows,
 }
 
 static uint64
-LoadChunk(Relation rel, const char *path, int64 start, int64 end,
-		  List *options, List *attlist, CommandId cid, bool check_constraints,
-		  CopyLeader *leader, CopyShared *shared)
+LoadChunk(Relation rel, CopyShared *shared, int chunk, List *options,
+		  List *attlist, CopyLeader *leader)
 {
+	const char *path = shared->path;
 	ChunkReader reader;
 	EState	   *estate = CreateExecutorState();
 	ResultRelInfo *rri = makeNode(ResultRelInfo);
@@ -453,8 +450,9 @@ LoadChunk(Relation rel, const char *path, int64 start, int64 end,
 
 	memset(&reader, 0, sizeof(reader));
 	reader.path = path;
-	reader.start = reader.pos = start;
-	reader.end = end;
+	reader.start = reader.pos = shared->starts[chunk];
+	reader.end = shared->starts[chunk + 1];
+	reader.lines_before = chunk == 0 ? 0 : -1;
 	reader.fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (reader.fd < 0)
 		ereport(ERROR,
@@ -490,9 +488,9 @@ LoadChunk(Relation rel, const char *path, int64 start, int64 end,
 			break;
 		}
 		ExecStoreVirtualTuple(slot);
-		if (check_constraints)
+		if (shared->check_constraints)
 			ExecConstraints(rri, slot, estate);
-		CompactWriteRow(rel, slot, cid);
+		CompactWriteRow(rel, slot, shared->cid);
 		MemoryContextSwitchTo(old);
 
 		if (++processed % DRAIN_EVERY == 0)
@@ -556,7 +554,7 @@ CopyMeta(MemoryContext cxt, const FragmentMeta *meta)
 
 /* the leader's sink: keep its own fragments for the end */
 static void
-LeaderSink(void *arg, const FragmentMeta *meta, CommandId cid)
+LeaderSink(void *arg, const FragmentMeta *meta)
 {
 	CopyLeader *leader = arg;
 	MemoryContext old = MemoryContextSwitchTo(leader->cxt);
@@ -593,7 +591,7 @@ ReceiveMessage(CopyLeader *leader, const char *data, Size len)
 		meta.stats = msg.stats_len ? (bytea *) (data + sizeof(msg)) : NULL;
 		meta.cids = msg.cids_len ? (bytea *) (data + sizeof(msg) + msg.stats_len) : NULL;
 		/* the message is unaligned and goes away: copy it */
-		LeaderSink(leader, &meta, InvalidCommandId);
+		LeaderSink(leader, &meta);
 	}
 	else
 		elog(ERROR, "unexpected message from a parallel COPY worker");
@@ -670,20 +668,16 @@ LeaderProgress(CopyLeader *leader, CopyFromState cstate, uint64 processed)
  */
 static pg_noinline void
 LeaderLoad(CopyLeader *leader, ParallelContext *pcxt, Relation rel,
-		   const CopyStmt *stmt, List *chunk_options, const int64 *starts,
-		   CommandId cid, bool check_constraints)
+		   const CopyStmt *stmt, List *chunk_options)
 {
 	WriteStateSetSink(LeaderSink, leader);
 	PG_TRY();
 	{
-		(void) LoadChunk(rel, stmt->filename, starts[0], starts[1],
-						 stmt->options, stmt->attlist, cid,
-						 check_constraints, leader, NULL);
+		(void) LoadChunk(rel, leader->shared, 0, stmt->options, stmt->attlist,
+						 leader);
 		for (int i = pcxt->nworkers_launched; i < pcxt->nworkers; i++)
-			(void) LoadChunk(rel, stmt->filename, starts[i + 1],
-							 starts[i + 2], chunk_options,
-							 stmt->attlist, cid, check_constraints,
-							 leader, NULL);
+			(void) LoadChunk(rel, leader->shared, i + 1, chunk_options,
+							 stmt->attlist, leader);
 		/* EndCopyFrom ended the progress report: the COPY goes on */
 		pgstat_progress_start_command(PROGRESS_COMMAND_COPY, leader->relid);
 		LeaderProgress(leader, NULL, 0);
@@ -1097,8 +1091,7 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 	for (int i = 0; i < leader.nqueues; i++)
 		shm_mq_set_handle(leader.queues[i], pcxt->worker[i].bgwhandle);
 
-	LeaderLoad(&leader, pcxt, rel, stmt, chunk_options, starts, cid,
-			   check_constraints);
+	LeaderLoad(&leader, pcxt, rel, stmt, chunk_options);
 	DestroyParallelContext(pcxt);
 	ExitParallelMode();
 
@@ -1123,7 +1116,7 @@ CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt, uint64 *processed)
 
 /* a worker's sink: describe the fragment to the leader */
 static void
-WorkerSink(void *arg, const FragmentMeta *meta, CommandId cid)
+WorkerSink(void *arg, const FragmentMeta *meta)
 {
 	shm_mq_handle *mqh = arg;
 	FragmentMessage msg;
@@ -1170,10 +1163,9 @@ CompactCopyWorkerMain(dsm_segment *seg, shm_toc *toc)
 	WriteStateSetSink(WorkerSink, mqh);
 	memset(&msg, 0, sizeof(msg));
 	msg.kind = 'R';
-	msg.rows = LoadChunk(rel, shared->path, shared->starts[chunk], shared->starts[chunk + 1],
-						 stringToNode(shared->strings),
+	msg.rows = LoadChunk(rel, shared, chunk, stringToNode(shared->strings),
 						 stringToNode(shared->strings + shared->attlist_offset),
-						 shared->cid, shared->check_constraints, NULL, shared);
+						 NULL);
 	WriteStateFlushRelation(rel);
 	WriteStateSetSink(NULL, NULL);
 	if (shm_mq_send(mqh, sizeof(msg), &msg, false, true) != SHM_MQ_SUCCESS)

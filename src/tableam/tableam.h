@@ -112,7 +112,7 @@ typedef void (*compact_commit_hook_type) (Relation rel);
 extern PGDLLIMPORT compact_commit_hook_type compact_commit_hook;
 
 extern void CompactWriteRow(Relation rel, TupleTableSlot *slot, CommandId cid);
-typedef void (*WriteStateSink) (void *arg, const FragmentMeta *meta, CommandId cid);
+typedef void (*WriteStateSink) (void *arg, const FragmentMeta *meta);
 extern void WriteStateSetSink(WriteStateSink sink, void *arg);
 extern void WriteStateFlushRelation(Relation rel);
 extern void WriteStateRecordFragment(Relation rel, const FragmentMeta *meta,

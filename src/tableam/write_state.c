@@ -569,7 +569,7 @@ FlushSegment(Relation rel, RelWriteState *rs, WriteSegment *seg)
 	meta.stats = FragmentStatsSerialize(ncols, cols, info.stats);
 	meta.cids = rs->frozen ? NULL : FragmentCidsEncode(seg->cids, seg->nrows);
 	if (FragmentSink != NULL && !rs->frozen)
-		FragmentSink(FragmentSinkArg, &meta, seg->cids[0]);
+		FragmentSink(FragmentSinkArg, &meta);
 	else
 		ManifestInsert(seg->node.relNode, &meta, rs->frozen ? "rewrite" : "insert",
 					   seg->cids[0], rs->frozen);
