@@ -199,8 +199,8 @@ COPY pc_q FROM :'quoted' (FORMAT csv, ESCAPE '\');
 COPY pc_q_heap FROM :'quoted' (FORMAT csv, ESCAPE '\');
 SELECT pc_same('pc_q_heap', 'pc_q'), pc_fragments('pc_q');
 SELECT count(*) FILTER (WHERE t LIKE E'%\n%') AS multiline FROM pc_q;
--- an error after the multi-line fields, in a worker's share: PostgreSQL
--- counts the lines as records, and so does the error here
+-- an error after the multi-line fields, in a worker's share: the line
+-- number counts every newline before it, quoted ones too, as PostgreSQL's
 COPY (SELECT id, CASE WHEN id = 35000 THEN 'x' ELSE big::text END, ts, f, n, b,
 			 CASE WHEN id BETWEEN 13000 AND 13600 THEN repeat(E'x,\n', 500) ELSE t END, d
 		FROM pc_src ORDER BY pc_src.id) TO :'quoted' (FORMAT csv);
