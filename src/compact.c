@@ -26,6 +26,7 @@
 #include "utils/guc.h"
 
 #include "commands/parallel_copy.h"
+#include "compaction/kernel.h"
 #include "compact.h"
 #include "format/filewal.h"
 #include "worker/jobqueue.h"
@@ -197,6 +198,14 @@ _PG_init(void)
 							"Files of less than twice this size are parsed by the COPY's own process.",
 							&compact_min_parallel_copy_size_kb,
 							16 * 1024, 8, MAX_KILOBYTES,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("compact.min_parallel_compaction_size",
+							"Smallest compaction group whose new fragments a parallel worker writes.",
+							"Up to max_parallel_maintenance_workers; 0 means every group.",
+							&compact_min_parallel_compaction_size_kb,
+							16 * 1024, 0, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 

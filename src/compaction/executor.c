@@ -233,6 +233,7 @@ RunGroup(Relation rel, const CompactionRequest *request,
 	int64		live;
 	int64		first_row;
 	int64		carried;
+	const char *unusable;
 
 	memset(&gs, 0, sizeof(gs));
 	gs.rel = rel;
@@ -262,8 +263,18 @@ RunGroup(Relation rel, const CompactionRequest *request,
 	first_row = live > 0 ? MetapageReserveRows(rel, live) : 0;
 
 	GroupIndexesOpen(rel, &indexes);
+	unusable = live > 0 ? ParallelWriterUnusable(request, group, &indexes) :
+		"no rows to write";
 	GroupOutputInit(&gs.out, rel, settings, group, first_row,
-			   request->clustering, &indexes);
+					request->clustering, &indexes, unusable == NULL);
+	if (unusable == NULL && gs.out.pw == NULL)
+		unusable = "no parallel worker could be started";
+	if (unusable)
+		elog(DEBUG2, "compact: group of %d fragments of \"%s\" written by this process: %s",
+			 gs.nsources, RelationGetRelationName(rel), unusable);
+	else
+		elog(DEBUG1, "compact: group of %d fragments of \"%s\" written by a parallel worker",
+			 gs.nsources, RelationGetRelationName(rel));
 	if (request->strategy == COMPACTION_MERGE)
 		KernelMerge(&gs);
 	else if (!KernelSortInPasses(&gs))

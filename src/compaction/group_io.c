@@ -126,7 +126,10 @@ GroupOutputFlushRowGroup(GroupOutput *out)
 {
 	if (out->nbuf == 0)
 		return;
-	FragmentWriterAddRowGroup(out->writer, out->nbuf, out->values, out->isnull);
+	if (out->pw)
+		ParallelWriterAddRowGroup(out->pw, out->nbuf, out->values, out->isnull);
+	else
+		FragmentWriterAddRowGroup(out->writer, out->nbuf, out->values, out->isnull);
 	CompactionNoteIO(0, (int64) (out->row_bytes * out->nbuf));
 	out->nbuf = 0;
 	MemoryContextReset(out->bufcxt);
@@ -139,19 +142,28 @@ GroupOutputFinishFragment(GroupOutput *out)
 	FragmentMeta *meta = out->meta;
 
 	GroupOutputFlushRowGroup(out);
-	FragmentWriterFinish(out->writer, &info);
-	out->writer = NULL;
-	COMPACT_FAULT_POINT("compact_fragment_finished");
-	CompactWalLogFile(MyDatabaseId, out->rel->rd_node.relNode, COMPACT_FILE_FRAGMENT,
-					  meta->fragment_id, meta->file_xid);
+	if (out->pw)
+		ParallelWriterFinish(out->pw, &info, &meta->stats);
+	else
+	{
+		FragmentWriterFinish(out->writer, &info);
+		out->writer = NULL;
+		COMPACT_FAULT_POINT("compact_fragment_finished");
+		CompactWalLogFile(MyDatabaseId, out->rel->rd_node.relNode, COMPACT_FILE_FRAGMENT,
+						  meta->fragment_id, meta->file_xid);
+		meta->stats = FragmentStatsSerialize(out->ncols, out->cols, info.stats);
+	}
 	meta->row_count = info.row_count;
 	meta->bytes = info.bytes;
 	meta->row_groups = info.row_groups;
-	meta->stats = FragmentStatsSerialize(out->ncols, out->cols, info.stats);
 	meta->cids = NULL;
 	meta->clustering = (char *) out->clustering;
-	ManifestInsert(out->rel->rd_node.relNode, meta, "compact",
-				   GetCurrentCommandId(true), false);
+	/* in parallel mode no catalog row may get a TOAST OID: later */
+	if (out->pw)
+		out->unrecorded = lappend(out->unrecorded, meta);
+	else
+		ManifestInsert(out->rel->rd_node.relNode, meta, "compact",
+					   GetCurrentCommandId(true), false);
 	out->written = lappend(out->written, meta);
 	out->bytes += info.bytes;
 	out->meta = NULL;
@@ -169,8 +181,11 @@ GroupOutputBeginFragment(GroupOutput *out)
 	path = CompactFragmentPath(MyDatabaseId, out->rel->rd_node.relNode,
 							   meta->fragment_id, meta->file_xid);
 	CompactEnsureTableDir(out->rel->rd_node.relNode);
-	out->writer = FragmentWriterBegin(path, out->ncols, out->cols,
-									  compact_compression_level);
+	if (out->pw)
+		ParallelWriterBegin(out->pw, meta->fragment_id, meta->file_xid);
+	else
+		out->writer = FragmentWriterBegin(path, out->ncols, out->cols,
+										  compact_compression_level);
 	out->meta = meta;
 	out->fragment_rows = 0;
 }
@@ -185,7 +200,7 @@ GroupOutputAddRow(GroupOutput *out, Datum *values, bool *isnull)
 	int64		rownum;
 	MemoryContext old;
 
-	if (out->writer == NULL)
+	if (out->meta == NULL)
 		GroupOutputBeginFragment(out);
 	rownum = out->next_row++;
 
@@ -233,7 +248,7 @@ GroupOutputAddGathered(GroupOutput *out, Datum **values, bool **isnull,
 		int64		room;
 		int			k;
 
-		if (out->writer == NULL)
+		if (out->meta == NULL)
 			GroupOutputBeginFragment(out);
 		room = Min(compact_row_group_size - out->nbuf,
 				   out->rows_per_fragment - out->fragment_rows);
@@ -328,13 +343,18 @@ GroupOutputCopyRowGroup(GroupOutput *out, FragmentReader *reader, int rowgroup, 
 {
 	int64		first;
 
-	if (out->writer == NULL)
+	if (out->meta == NULL)
 		GroupOutputBeginFragment(out);
 	/* rows buffered before it go first, as a row group of their own */
 	GroupOutputFlushRowGroup(out);
 	first = out->next_row;
-	Assert(FragmentWriterCanCopy(out->writer, reader));
-	FragmentWriterCopyRowGroup(out->writer, reader, rowgroup);
+	if (out->pw)
+		ParallelWriterCopyRowGroup(out->pw, reader, rowgroup);
+	else
+	{
+		Assert(FragmentWriterCanCopy(out->writer, reader));
+		FragmentWriterCopyRowGroup(out->writer, reader, rowgroup);
+	}
 	CompactionNoteIO(0, (int64) (out->row_bytes * nrows));
 	out->next_row += nrows;
 	out->fragment_rows += nrows;
@@ -365,7 +385,7 @@ GroupOutputCopyRowGroup(GroupOutput *out, FragmentReader *reader, int rowgroup, 
 void
 GroupOutputInit(GroupOutput *out, Relation rel, const CompactionSettings *settings,
 		   const CompactionGroup *group, int64 first_row,
-		   const char *clustering, GroupIndexes *indexes)
+		   const char *clustering, GroupIndexes *indexes, bool parallel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int64		live = group->rows - group->deleted;
@@ -405,13 +425,27 @@ GroupOutputInit(GroupOutput *out, Relation rel, const CompactionSettings *settin
 	out->bufcxt = AllocSetContextCreate(CurrentMemoryContext,
 										"compact output row group",
 										ALLOCSET_DEFAULT_SIZES);
+	if (parallel)
+		out->pw = ParallelWriterStart(rel, out->ncols, out->cols);
 }
 
 void
 GroupOutputFinish(GroupOutput *out)
 {
-	if (out->writer != NULL)
+	ListCell   *lc;
+
+	if (out->meta != NULL)
 		GroupOutputFinishFragment(out);
+	if (out->pw)
+	{
+		ParallelWriterEnd(out->pw);
+		out->pw = NULL;
+	}
+	foreach(lc, out->unrecorded)
+		ManifestInsert(out->rel->rd_node.relNode, lfirst(lc), "compact",
+					   GetCurrentCommandId(true), false);
+	list_free(out->unrecorded);
+	out->unrecorded = NIL;
 	MemoryContextDelete(out->bufcxt);
 }
 

@@ -30,6 +30,8 @@ typedef struct GroupIndexes
 	TupleTableSlot *slot;
 } GroupIndexes;
 
+typedef struct ParallelWriter ParallelWriter;
+
 /* New fragments being written for one group. */
 typedef struct GroupOutput
 {
@@ -42,8 +44,9 @@ typedef struct GroupOutput
 	int64		rows_per_fragment;
 	GroupIndexes *indexes;
 
-	/* the fragment being written */
-	FragmentWriter *writer;
+	/* the fragment being written (meta is NULL between fragments) */
+	FragmentWriter *writer;		/* NULL when pw writes */
+	ParallelWriter *pw;			/* a parallel worker writes, or NULL */
 	FragmentMeta *meta;
 	int64		fragment_rows;
 
@@ -54,6 +57,7 @@ typedef struct GroupOutput
 	MemoryContext bufcxt;
 
 	List	   *written;		/* FragmentMeta of finished fragments */
+	List	   *unrecorded;		/* of which not yet in the manifest */
 	int64		bytes;
 	double		row_bytes;		/* sources' bytes per row, for the I/O cost */
 } GroupOutput;
@@ -99,7 +103,8 @@ extern void GroupIndexesInsert(GroupIndexes *targets, Relation rel, int64 rownum
 extern void GroupOutputInit(GroupOutput *out, Relation rel,
 							const CompactionSettings *settings,
 							const CompactionGroup *group, int64 first_row,
-							const char *clustering, GroupIndexes *indexes);
+							const char *clustering, GroupIndexes *indexes,
+							bool parallel);
 extern int64 GroupOutputAddRow(GroupOutput *out, Datum *values, bool *isnull);
 extern void GroupOutputAddGathered(GroupOutput *out, Datum **values,
 								   bool **isnull, const int64 *rows, int64 n,
@@ -115,6 +120,23 @@ extern void GroupSourceOpen(GroupSource *src, Relation rel,
 extern bool GroupSourceNextRowGroup(GroupSource *src);
 extern void GroupSourceDecode(GroupSource *src);
 extern void GroupSourceClose(GroupSource *src);
+
+/* parallel_writer.c */
+extern PGDLLIMPORT int compact_min_parallel_compaction_size_kb;
+extern const char *ParallelWriterUnusable(const CompactionRequest *request,
+										  const CompactionGroup *group,
+										  const GroupIndexes *indexes);
+extern ParallelWriter *ParallelWriterStart(Relation rel, int ncols,
+										   const FragmentColumn *cols);
+extern void ParallelWriterBegin(ParallelWriter *pw, int64 fragment_id,
+								TransactionId file_xid);
+extern void ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows,
+									  Datum **values, bool **isnull);
+extern void ParallelWriterCopyRowGroup(ParallelWriter *pw,
+									   FragmentReader *reader, int rowgroup);
+extern void ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info,
+								 bytea **stats);
+extern void ParallelWriterEnd(ParallelWriter *pw);
 
 /* kernel_merge.c */
 extern void KernelMerge(GroupRun *gs);

@@ -23,6 +23,14 @@
  * crash after the fsync but before the records reach disk leaves a file that
  * no committed row references, which VACUUM removes.
  *
+ * A fragment that a parallel worker writes for a compaction is logged while
+ * it is written, by the leader, in ranges the worker has written (chunks
+ * whose total is PG_UINT64_MAX: more follows), and its last chunk, with the
+ * size, after the worker's fsync.  This keeps the guarantee: a checkpoint
+ * whose redo pointer follows some early chunks may complete before the
+ * fsync, but the fsync still precedes the commit, so a crash after the
+ * commit finds those bytes durable, and a crash before it leaves an orphan.
+ *
  * Redo is idempotent: it creates missing directories, writes the chunk at
  * its offset (over whatever is there), truncates at the last chunk, and
  * fsyncs the file (and, for a new file, its directory) before returning,
@@ -106,32 +114,25 @@ FilePath(Oid dboid, Oid relfilenode, int kind, int64 id, TransactionId xid)
  */
 
 /*
- * Log a finished, fsynced file, in chunks.  The caller's transaction
- * commits (and so flushes) the records before anything references the file.
+ * Log bytes [from, to) of a file, read back from fd, in chunks.  total is
+ * the size of the whole file if these are its last bytes, so that redo
+ * cuts the file there; PG_UINT64_MAX if more will follow.
  */
 void
-CompactWalLogFile(Oid dboid, Oid relfilenode, int kind, int64 id,
-				  TransactionId xid)
+CompactWalLogFileRange(Oid dboid, Oid relfilenode, int kind, int64 id,
+					   TransactionId xid, int fd, const char *path,
+					   uint64 from, uint64 to, uint64 total)
 {
-	char	   *path;
-	int			fd;
-	struct stat st;
 	char	   *buf;
-	uint64		offset = 0;
+	uint64		offset = from;
 
 	if (!XLogIsNeeded())
 		return;
-	path = FilePath(dboid, relfilenode, kind, id, xid);
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-	if (fd < 0 || fstat(fd, &st) < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\" to log it: %m", path)));
 	buf = palloc(WAL_CHUNK_SIZE);
 	do
 	{
 		xl_compact_file rec;
-		uint32		len = (uint32) Min((uint64) WAL_CHUNK_SIZE, (uint64) st.st_size - offset);
+		uint32		len = (uint32) Min((uint64) WAL_CHUNK_SIZE, to - offset);
 		uint32		done = 0;
 
 		while (done < len)
@@ -151,7 +152,7 @@ CompactWalLogFile(Oid dboid, Oid relfilenode, int kind, int64 id,
 		rec.xid = xid;
 		rec.id = id;
 		rec.offset = offset;
-		rec.total = st.st_size;
+		rec.total = total;
 		rec.length = len;
 		XLogBeginInsert();
 		XLogRegisterData((char *) &rec, sizeof(rec));
@@ -159,8 +160,32 @@ CompactWalLogFile(Oid dboid, Oid relfilenode, int kind, int64 id,
 			XLogRegisterData(buf, len);
 		(void) XLogInsert(COMPACT_RMGR_ID, XLOG_COMPACT_FILE);
 		offset += len;
-	} while (offset < (uint64) st.st_size);
+	} while (offset < to);
 	pfree(buf);
+}
+
+/*
+ * Log a finished, fsynced file, in chunks.  The caller's transaction
+ * commits (and so flushes) the records before anything references the file.
+ */
+void
+CompactWalLogFile(Oid dboid, Oid relfilenode, int kind, int64 id,
+				  TransactionId xid)
+{
+	char	   *path;
+	int			fd;
+	struct stat st;
+
+	if (!XLogIsNeeded())
+		return;
+	path = FilePath(dboid, relfilenode, kind, id, xid);
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" to log it: %m", path)));
+	CompactWalLogFileRange(dboid, relfilenode, kind, id, xid, fd, path,
+						   0, (uint64) st.st_size, (uint64) st.st_size);
 	CloseTransientFile(fd);
 	pfree(path);
 }
@@ -288,7 +313,9 @@ RedoFile(const xl_compact_file *rec, const char *data)
 					 errmsg("could not write file \"%s\" in redo: %m", path)));
 		done += n;
 	}
-	if (rec->offset + rec->length >= rec->total &&
+	/* the last chunk (total is PG_UINT64_MAX while more follow) */
+	if (rec->total != PG_UINT64_MAX &&
+		rec->offset + rec->length >= rec->total &&
 		ftruncate(fd, (off_t) rec->total) < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),

@@ -27,6 +27,10 @@
 
 /* filewal.c */
 extern void CompactWalRegister(void);
+extern void CompactWalLogFileRange(Oid dboid, Oid relfilenode, int kind,
+								   int64 id, TransactionId xid, int fd,
+								   const char *path, uint64 from, uint64 to,
+								   uint64 total);
 extern void CompactWalLogFile(Oid dboid, Oid relfilenode, int kind,
 							  int64 id, TransactionId xid);
 extern void CompactWalLogUnlink(Oid dboid, Oid relfilenode, int kind,

@@ -94,6 +94,7 @@ extern bool FragmentWriterCanCopy(FragmentWriter *writer, FragmentReader *reader
 extern void FragmentWriterCopyRowGroup(FragmentWriter *writer,
 									   FragmentReader *reader, int rowgroup);
 extern void FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info);
+extern uint64 FragmentWriterWrittenBytes(FragmentWriter *writer);
 extern void FragmentWriterAbort(FragmentWriter *writer);
 
 /* fragment_reader.c */
@@ -116,6 +117,7 @@ extern const char *FragmentReaderRawChunk(FragmentReader *reader, int rowgroup,
 extern uint64 FragmentReaderChunkOffset(FragmentReader *reader, int rowgroup,
 										int column);
 extern int	FragmentReaderRawFile(FragmentReader *reader);
+extern const char *FragmentReaderPath(FragmentReader *reader);
 
 /* fragment_stats.c: fragment-level statistics as bytes for the catalog */
 extern bytea *FragmentStatsSerialize(int ncolumns,

@@ -608,6 +608,13 @@ FragmentReaderRawFile(FragmentReader *reader)
 	return FileGetRawDesc(reader->file);
 }
 
+/* The path the reader was opened with. */
+const char *
+FragmentReaderPath(FragmentReader *reader)
+{
+	return reader->path;
+}
+
 /*
  * Decompress a zstd page whose checksum matched into the reader's raw
  * buffer.

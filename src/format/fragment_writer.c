@@ -859,6 +859,13 @@ FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info)
 	MemoryContextDelete(writer->cxt);
 }
 
+/* Bytes of the file written so far (not counting buffered ones). */
+uint64
+FragmentWriterWrittenBytes(FragmentWriter *writer)
+{
+	return writer->flushed;
+}
+
 /*
  * Give up on the fragment: close and remove the file, free the writer.
  * Safe after an ERROR inside the writer.

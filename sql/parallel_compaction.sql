@@ -1,0 +1,167 @@
+-- Compaction with a parallel worker writing the new fragments
+-- (compact.min_parallel_compaction_size, max_parallel_maintenance_workers).
+-- Two compact twins get the same rows and the same compactions, one written
+-- by the backend alone (s), one through the worker (p): after each step both
+-- equal a heap twin (h), and their new fragment files are the same bytes.
+CREATE EXTENSION IF NOT EXISTS compact;
+\set VERBOSITY terse
+
+CREATE OR REPLACE FUNCTION public.pw_digest(rel regclass) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+	EXECUTE format('SELECT count(*) || '':'' || coalesce(md5(string_agg(x::text, '','' ORDER BY x::text)), ''-'') FROM %s x', rel) INTO r;
+	RETURN r;
+END $$;
+-- the md5 of every fragment file the manifest lists, in row order
+CREATE OR REPLACE FUNCTION pw_files(rel regclass) RETURNS text LANGUAGE sql AS
+$$ SELECT string_agg(md5(pg_read_binary_file(format('pg_compact/%s/%s/%s', d.oid, pg_relation_filenode(rel), f))),
+					 ',' ORDER BY split_part(f, '-', 1)::bigint)
+	 FROM pg_database d, pg_ls_dir(format('pg_compact/%s/%s', d.oid, pg_relation_filenode(rel))) f
+	WHERE d.datname = current_database() AND f LIKE '%.frag'
+	  AND split_part(f, '-', 1)::bigint IN
+		  (SELECT fragment_id FROM compact.fragments WHERE relation = rel) $$;
+CREATE TABLE pw_s (id int, grp int, name text, amount numeric(12,2), lat float8,
+				   ts timestamptz, flag bool, tags text[], note varchar(20), payload text)
+	USING compact WITH (auto_compact = false);
+CREATE TABLE pw_p (LIKE pw_s) USING compact WITH (auto_compact = false);
+CREATE TABLE pw_h (LIKE pw_s);
+CREATE INDEX ON pw_s (id);
+CREATE INDEX ON pw_p (id);
+CREATE INDEX pw_p_lower ON pw_p (lower(name));
+CREATE INDEX pw_p_partial ON pw_p (grp) WHERE flag;
+
+-- s, p and h hold the same rows; s and p the same files
+CREATE OR REPLACE FUNCTION pw_check() RETURNS TABLE (rows text, same_rows boolean, same_files boolean,
+													 fragments bigint, row_groups bigint)
+LANGUAGE sql AS
+$$ SELECT split_part(pw_digest('pw_h'), ':', 1),
+		  pw_digest('pw_s') = pw_digest('pw_h') AND pw_digest('pw_p') = pw_digest('pw_h'),
+		  pw_files('pw_s') = pw_files('pw_p'),
+		  (SELECT count(*) FROM compact.fragments WHERE relation = 'pw_p'::regclass),
+		  (SELECT sum(row_groups) FROM compact.fragments WHERE relation = 'pw_p'::regclass) $$;
+-- rows an index scan finds equal those of a sequential scan
+CREATE OR REPLACE FUNCTION pw_index_agrees(q text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE a text; b text;
+BEGIN
+	SET LOCAL enable_seqscan = off;
+	SET LOCAL enable_bitmapscan = off;
+	SET LOCAL compact.enable_custom_scan = off;
+	EXECUTE 'SELECT md5(string_agg(x::text, '','' ORDER BY x::text)) FROM (' || q || ') x' INTO a;
+	SET LOCAL enable_seqscan = on;
+	SET LOCAL enable_indexscan = off;
+	EXECUTE 'SELECT md5(string_agg(x::text, '','' ORDER BY x::text)) FROM (' || q || ') x' INTO b;
+	RETURN a = b;
+END $$;
+
+-- five inserts each (five fragments), then deletes
+SELECT format($q$INSERT INTO %s SELECT g, g %% 37, CASE WHEN g %% 11 = 0 THEN NULL ELSE 'Name ' || (g %% 1000) END,
+		   (g %% 9973) * 1.25, (g * 7919 %% 18000) / 100.0 - 90,
+		   timestamptz '2026-01-01' + g * interval '17 seconds', g %% 3 = 0,
+		   ARRAY['t' || g %% 5, 'u' || g %% 7], repeat('x', g %% 20), md5(g::text)
+	  FROM generate_series(%s, %s) g$q$, t, b * 30000 + 1, (b + 1) * 30000)
+  FROM generate_series(0, 4) b, unnest(ARRAY['pw_s', 'pw_p', 'pw_h']) t
+ ORDER BY b, t \gexec
+DELETE FROM pw_s WHERE id % 7 = 0;
+DELETE FROM pw_p WHERE id % 7 = 0;
+DELETE FROM pw_h WHERE id % 7 = 0;
+SELECT * FROM pw_check();
+
+-- the merge, dropping the deleted rows; DEBUG1 says who wrote the group
+SET client_min_messages = debug1;
+SET compact.min_parallel_compaction_size = 0;
+VACUUM (COMPACT) pw_p;
+RESET client_min_messages;
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM (COMPACT) pw_s;
+SELECT * FROM pw_check();
+SELECT pw_index_agrees('SELECT * FROM pw_p WHERE id BETWEEN 1000 AND 3000') AS btree,
+	   pw_index_agrees($$SELECT * FROM pw_p WHERE lower(name) = 'name 17'$$) AS expression,
+	   pw_index_agrees('SELECT * FROM pw_p WHERE flag AND grp = 5') AS partial;
+
+-- sorts: ORDER BY, Z-order, Hilbert (every row group gathered and sent)
+SET compact.min_parallel_compaction_size = '1TB';
+SELECT rows_rewritten FROM compact.compact_table('pw_s', order_by => 'grp DESC, name NULLS FIRST');
+SET compact.min_parallel_compaction_size = 0;
+SELECT rows_rewritten FROM compact.compact_table('pw_p', order_by => 'grp DESC, name NULLS FIRST');
+SELECT * FROM pw_check();
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM (COMPACT, Z_ORDER_BY 'lat, id') pw_s;
+SET compact.min_parallel_compaction_size = 0;
+VACUUM (COMPACT, Z_ORDER_BY 'lat, id') pw_p;
+SELECT * FROM pw_check();
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM (COMPACT, HILBERT_BY 'lat, ts') pw_s;
+SET compact.min_parallel_compaction_size = 0;
+VACUUM (COMPACT, HILBERT_BY 'lat, ts') pw_p;
+SELECT * FROM pw_check();
+SELECT pw_index_agrees('SELECT * FROM pw_p WHERE id BETWEEN 1000 AND 3000') AS btree,
+	   pw_index_agrees($$SELECT * FROM pw_p WHERE lower(name) = 'name 17'$$) AS expression,
+	   pw_index_agrees('SELECT * FROM pw_p WHERE flag AND grp = 5') AS partial;
+
+-- deletions rewritten by VACUUM, into fragments of 1 MB (several per group)
+ALTER TABLE pw_s SET (compact_target_file_size_mb = 1, compact_deleted_ratio = 0.1);
+ALTER TABLE pw_p SET (compact_target_file_size_mb = 1, compact_deleted_ratio = 0.1);
+DELETE FROM pw_s WHERE id % 5 = 0;
+DELETE FROM pw_p WHERE id % 5 = 0;
+DELETE FROM pw_h WHERE id % 5 = 0;
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM pw_s;
+SET compact.min_parallel_compaction_size = 0;
+VACUUM pw_p;
+SELECT * FROM pw_check();
+SELECT count(*) > 1 AS several_fragments FROM compact.fragments WHERE relation = 'pw_p'::regclass;
+
+-- whole row groups copied as they are (no deleted rows): the worker copies
+-- them from the old files
+ALTER TABLE pw_s SET (compact_target_file_size_mb = 512);
+ALTER TABLE pw_p SET (compact_target_file_size_mb = 512);
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM (COMPACT) pw_s;
+SET compact.min_parallel_compaction_size = 0;
+\set VERBOSITY default
+VACUUM (COMPACT, VERBOSE) pw_p;
+\set VERBOSITY terse
+SELECT * FROM pw_check();
+SELECT pw_index_agrees('SELECT * FROM pw_p WHERE id BETWEEN 1000 AND 3000') AS btree;
+
+-- rolled back, in a transaction and in a subtransaction: nothing changes
+SET compact.min_parallel_compaction_size = 0;
+BEGIN;
+SELECT rows_rewritten FROM compact.compact_table('pw_p', order_by => 'id DESC');
+ROLLBACK;
+BEGIN;
+SAVEPOINT a;
+SELECT rows_rewritten FROM compact.compact_table('pw_p', z_order_by => 'id, grp');
+ROLLBACK TO a;
+SELECT count(*) FROM pw_p;
+COMMIT;
+SELECT * FROM pw_check();
+VACUUM pw_p;
+SELECT (SELECT count(*) FROM pg_ls_dir(format('pg_compact/%s/%s',
+			(SELECT oid FROM pg_database WHERE datname = current_database()),
+			pg_relation_filenode('pw_p')))) =
+	   (SELECT count(*) FROM compact.fragments WHERE relation = 'pw_p'::regclass) AS no_files_left;
+
+-- no worker: max_parallel_maintenance_workers = 0, no worker slot, an index
+-- expression that is not parallel safe; the backend writes alone
+SET client_min_messages = debug1;
+SET max_parallel_maintenance_workers = 0;
+SELECT rows_rewritten FROM compact.compact_table('pw_p', order_by => 'id');
+RESET max_parallel_maintenance_workers;
+SET max_parallel_workers = 0;
+SELECT rows_rewritten FROM compact.compact_table('pw_p', order_by => 'grp, id');
+RESET max_parallel_workers;
+RESET client_min_messages;
+CREATE FUNCTION pw_unsafe(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE AS 'BEGIN RETURN i + 1; END';
+CREATE INDEX pw_p_unsafe ON pw_p (pw_unsafe(id));
+SET client_min_messages = debug1;
+SELECT rows_rewritten FROM compact.compact_table('pw_p', order_by => 'id DESC');
+RESET client_min_messages;
+SELECT pw_digest('pw_p') = pw_digest('pw_h') AS same_rows,
+	   pw_index_agrees('SELECT * FROM pw_p WHERE pw_unsafe(id) = 1003') AS unsafe_index;
+
+DROP TABLE pw_s, pw_p, pw_h;
+DROP FUNCTION pw_unsafe(int);
+DROP FUNCTION pw_check(), pw_files(regclass), pw_index_agrees(text), pw_digest(regclass);

@@ -1,0 +1,660 @@
+/*-------------------------------------------------------------------------
+ * parallel_writer.c
+ *	  A compaction group's new fragments written by a parallel worker.
+ *
+ * A compaction does two kinds of work: reading (decoding the sources,
+ * dropping deleted rows, sorting, gathering rows in their new order, and
+ * the index entries of the new rows) and writing (encoding and compressing
+ * the row groups, the file writes, the statistics, WAL-logging the file).
+ * The backend keeps the reading and hands the encoding and the file writes
+ * to one parallel worker, and WAL-logs the file as the worker writes it
+ * (reading back what the worker has written, see filewal.c): the two
+ * processes run at the same time, as the stages of a pipeline, with about
+ * the same work each.  The files are byte for byte those the backend would
+ * have written itself, since the worker runs the same fragment writer on
+ * the same row groups.
+ *
+ * The backend sends, over a shm_mq:
+ *	 'B' begin a fragment (its id and the xid in its file name, both assigned
+ *		 by the backend, which keeps the metapage and the catalog);
+ *	 'R' a row group: per column the null flags, then the values (by-value
+ *		 ones as Datums, by-reference ones as their bytes, each MAXALIGNed);
+ *	 'C' copy a row group of a source fragment as it is (the merge's path);
+ *	 'F' finish the fragment: the worker writes the footer, fsyncs the file
+ *		 and answers with its size, row groups and statistics; the backend
+ *		 logs the rest of the file;
+ *	 'E' the end.
+ * The backend records each fragment in the manifest when it is back in
+ * serial mode (GroupOutputFinish).  An error in the worker reaches the
+ * backend as a parallel worker's error and aborts the compaction; the
+ * worker's unfinished file is removed by its writer, or, if the worker was
+ * killed, by the next VACUUM, like every file no committed row references.
+ *
+ * While the worker runs, the backend is in parallel mode: it must not
+ * assign a transaction id (done before) or delete catalog rows (done
+ * after); it inserts index entries, which is safe because the worker
+ * touches no index.  Index expressions and predicates must be parallel
+ * safe for the same reason COPY's must.
+ *
+ * IDENTIFICATION
+ *	  src/compaction/parallel_writer.c
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/parallel.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "port/atomics.h"
+#include "storage/fd.h"
+#include "catalog/index.h"
+#include "catalog/pg_proc.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "storage/shm_mq.h"
+#include "storage/shm_toc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "compact.h"
+#include "compaction/compaction.h"
+#include "compaction/kernel.h"
+#include "format/files.h"
+#include "format/filewal.h"
+#include "format/fragment.h"
+#include "tableam/tableam.h"
+
+int			compact_min_parallel_compaction_size_kb = 16 * 1024;
+
+#define PW_KEY_SHARED		UINT64CONST(0xC0C0A0000000001)
+#define PW_KEY_QUEUES		UINT64CONST(0xC0C0A0000000002)
+#define PW_TO_WORKER_SIZE	((Size) 8 * 1024 * 1024)
+#define PW_TO_LEADER_SIZE	((Size) 64 * 1024)
+
+typedef struct WriterShared
+{
+	Oid			relid;
+	Oid			relnode;
+	int			ncols;			/* the worker checks that it sees the same */
+	pg_atomic_uint64 written;	/* bytes of the open fragment in its file */
+} WriterShared;
+
+/* every message starts with this (8 bytes, so what follows is aligned) */
+typedef struct WriterMessage
+{
+	int32		kind;
+	int32		arg;			/* 'R': rows; 'C': row group */
+	int64		id;				/* 'B': fragment id */
+	TransactionId xid;			/* 'B': xid of the file name */
+} WriterMessage;
+
+#define PW_HEADER_SIZE	MAXALIGN(sizeof(WriterMessage))
+
+/* the leader logs the file in ranges of whole WAL chunks */
+#define WAL_CHUNK_BYTES		((uint64) 1024 * 1024)
+
+/* the worker's answer to 'F' */
+typedef struct FinishedMessage
+{
+	int64		row_count;
+	int64		bytes;
+	int32		row_groups;
+	uint32		stats_len;		/* then the serialized statistics */
+} FinishedMessage;
+
+struct ParallelWriter
+{
+	ParallelContext *pcxt;
+	WriterShared *shared;
+	MemoryContext cxt;
+	shm_mq_handle *to_worker;
+	shm_mq_handle *to_leader;
+	int			ncols;
+	const FragmentColumn *cols;
+	char	   *buf;			/* a row group being serialized */
+	Size		bufsize;
+	/* the open fragment, WAL-logged by the leader as the worker writes it */
+	int64		fragment_id;
+	TransactionId file_xid;
+	char	   *path;
+	int			fd;				/* to read it back, or -1 */
+	uint64		logged;			/* bytes logged so far */
+};
+
+PGDLLEXPORT void CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc);
+
+/* a function a parallel worker (or a backend in parallel mode) may not run */
+static bool
+FunctionIsUnsafe(Oid funcid, void *context)
+{
+	return func_parallel(funcid) != PROPARALLEL_SAFE;
+}
+
+static bool
+ExpressionIsUnsafe(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, FunctionIsUnsafe, context))
+		return true;
+	return expression_tree_walker(node, ExpressionIsUnsafe, context);
+}
+
+/*
+ * Should this group's output go through a parallel worker?  NULL if so,
+ * else why not (for DEBUG1).
+ */
+const char *
+ParallelWriterUnusable(const CompactionRequest *request,
+					   const CompactionGroup *group, const GroupIndexes *indexes)
+{
+	if (max_parallel_maintenance_workers == 0)
+		return "max_parallel_maintenance_workers is 0";
+	if (request->background)
+		return "a background worker compacts on its own";
+	if (IsInParallelMode())
+		return "already in parallel mode";
+	if (group->bytes < (int64) compact_min_parallel_compaction_size_kb * 1024)
+		return "the group is under compact.min_parallel_compaction_size";
+	for (int i = 0; i < indexes->count; i++)
+	{
+		IndexInfo  *info = indexes->infos[i];
+
+		if (ExpressionIsUnsafe((Node *) info->ii_Expressions, NULL) ||
+			ExpressionIsUnsafe((Node *) info->ii_Predicate, NULL))
+			return "an index expression or predicate is not parallel safe";
+	}
+	return NULL;
+}
+
+/*
+ * Start a worker for the output of rel's compaction group (columns cols),
+ * or return NULL if none could be started; the caller then writes itself.
+ */
+ParallelWriter *
+ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
+{
+	ParallelContext *pcxt;
+	ParallelWriter *pw;
+	WriterShared *shared;
+	char	   *queues;
+	shm_mq	   *mq;
+
+	/* the worker's files and the manifest rows name this xid */
+	(void) GetCurrentTransactionId();
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("compact", "CompactWriterWorkerMain", 1);
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(WriterShared));
+	shm_toc_estimate_chunk(&pcxt->estimator, PW_TO_WORKER_SIZE + PW_TO_LEADER_SIZE);
+	shm_toc_estimate_keys(&pcxt->estimator, 2);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		/* no DSM segment: nothing to launch into */
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return NULL;
+	}
+
+	shared = shm_toc_allocate(pcxt->toc, sizeof(WriterShared));
+	shared->relid = RelationGetRelid(rel);
+	shared->relnode = rel->rd_node.relNode;
+	shared->ncols = ncols;
+	pg_atomic_init_u64(&shared->written, 0);
+	shm_toc_insert(pcxt->toc, PW_KEY_SHARED, shared);
+
+	pw = palloc0(sizeof(ParallelWriter));
+	pw->pcxt = pcxt;
+	pw->shared = shared;
+	pw->cxt = CurrentMemoryContext;
+	pw->fd = -1;
+	pw->ncols = ncols;
+	pw->cols = cols;
+	queues = shm_toc_allocate(pcxt->toc, PW_TO_WORKER_SIZE + PW_TO_LEADER_SIZE);
+	mq = shm_mq_create(queues, PW_TO_WORKER_SIZE);
+	shm_mq_set_sender(mq, MyProc);
+	pw->to_worker = shm_mq_attach(mq, pcxt->seg, NULL);
+	mq = shm_mq_create(queues + PW_TO_WORKER_SIZE, PW_TO_LEADER_SIZE);
+	shm_mq_set_receiver(mq, MyProc);
+	pw->to_leader = shm_mq_attach(mq, pcxt->seg, NULL);
+	shm_toc_insert(pcxt->toc, PW_KEY_QUEUES, queues);
+
+	LaunchParallelWorkers(pcxt);
+	if (pcxt->nworkers_launched == 0)
+	{
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		pfree(pw);
+		return NULL;
+	}
+	shm_mq_set_handle(pw->to_worker, pcxt->worker[0].bgwhandle);
+	shm_mq_set_handle(pw->to_leader, pcxt->worker[0].bgwhandle);
+	return pw;
+}
+
+/*
+ * The worker has gone: report its error (WaitForParallelWorkersToFinish
+ * rethrows it), or say that it went without one.
+ */
+static void
+WorkerGone(ParallelWriter *pw)
+{
+	WaitForParallelWorkersToFinish(pw->pcxt);
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("parallel compaction writer exited unexpectedly")));
+}
+
+static void
+Send(ParallelWriter *pw, const void *data, Size len)
+{
+	if (shm_mq_send(pw->to_worker, len, data, false, true) != SHM_MQ_SUCCESS)
+		WorkerGone(pw);
+}
+
+/*
+ * WAL-log what the worker has written of the open fragment since the last
+ * call, in whole chunks unless last (then total is the file's size).
+ */
+static void
+LogWritten(ParallelWriter *pw, uint64 total)
+{
+	uint64		upto;
+
+	if (!XLogIsNeeded())
+		return;
+	if (total != PG_UINT64_MAX)
+		upto = total;
+	else
+	{
+		upto = pg_atomic_read_u64(&pw->shared->written);
+		pg_read_barrier();
+		if (upto - pw->logged < WAL_CHUNK_BYTES)
+			return;
+		upto -= (upto - pw->logged) % WAL_CHUNK_BYTES;
+	}
+	if (pw->fd < 0)
+	{
+		pw->fd = OpenTransientFile(pw->path, O_RDONLY | PG_BINARY);
+		if (pw->fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open file \"%s\" to log it: %m", pw->path)));
+	}
+	CompactWalLogFileRange(MyDatabaseId, pw->shared->relnode, COMPACT_FILE_FRAGMENT,
+						   pw->fragment_id, pw->file_xid, pw->fd, pw->path,
+						   pw->logged, upto, total);
+	pw->logged = upto;
+}
+
+void
+ParallelWriterBegin(ParallelWriter *pw, int64 fragment_id, TransactionId file_xid)
+{
+	WriterMessage msg;
+
+	/* the worker has finished the last fragment and waits for this one */
+	pg_atomic_write_u64(&pw->shared->written, 0);
+	pw->fragment_id = fragment_id;
+	pw->file_xid = file_xid;
+	pw->path = CompactFragmentPath(MyDatabaseId, pw->shared->relnode,
+								   fragment_id, file_xid);
+	pw->logged = 0;
+	memset(&msg, 0, sizeof(msg));
+	msg.kind = 'B';
+	msg.id = fragment_id;
+	msg.xid = file_xid;
+	Send(pw, &msg, sizeof(msg));
+}
+
+/* bytes of a by-reference value */
+static inline Size
+ValueLength(int16 typlen, Pointer p)
+{
+	if (typlen > 0)
+		return typlen;
+	if (typlen == -1)
+		return VARSIZE_ANY(p);
+	return strlen(p) + 1;
+}
+
+/* A row group, per column (values[c][r], isnull[c][r]). */
+void
+ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
+						  bool **isnull)
+{
+	Size		size = PW_HEADER_SIZE;
+	char	   *p;
+	WriterMessage *msg;
+
+	/* the size, flattening what is not inline (values are never toasted) */
+	for (int c = 0; c < pw->ncols; c++)
+	{
+		const FragmentColumn *col = &pw->cols[c];
+
+		size += MAXALIGN(nrows);
+		if (col->typbyval)
+		{
+			size += sizeof(Datum) * nrows;
+			continue;
+		}
+		for (int r = 0; r < nrows; r++)
+		{
+			if (isnull[c][r])
+				continue;
+			if (col->typlen == -1 && VARATT_IS_EXTERNAL(DatumGetPointer(values[c][r])))
+				values[c][r] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(values[c][r])));
+			size += MAXALIGN(ValueLength(col->typlen, DatumGetPointer(values[c][r])));
+		}
+	}
+	if (size > pw->bufsize)
+	{
+		if (pw->buf)
+			pfree(pw->buf);
+		pw->bufsize = Max(size, pw->bufsize * 2);
+		pw->buf = MemoryContextAllocHuge(pw->cxt, pw->bufsize);
+	}
+
+	msg = (WriterMessage *) pw->buf;
+	memset(msg, 0, PW_HEADER_SIZE);
+	msg->kind = 'R';
+	msg->arg = nrows;
+	p = pw->buf + PW_HEADER_SIZE;
+	for (int c = 0; c < pw->ncols; c++)
+	{
+		const FragmentColumn *col = &pw->cols[c];
+
+		memcpy(p, isnull[c], nrows);
+		p += MAXALIGN(nrows);
+		if (col->typbyval)
+		{
+			memcpy(p, values[c], sizeof(Datum) * nrows);
+			p += sizeof(Datum) * nrows;
+			continue;
+		}
+		for (int r = 0; r < nrows; r++)
+		{
+			Size		len;
+
+			if (isnull[c][r])
+				continue;
+			len = ValueLength(col->typlen, DatumGetPointer(values[c][r]));
+			memcpy(p, DatumGetPointer(values[c][r]), len);
+			p += MAXALIGN(len);
+		}
+	}
+	Assert(p == pw->buf + size);
+	Send(pw, pw->buf, size);
+	LogWritten(pw, PG_UINT64_MAX);
+}
+
+/* A row group of a source fragment, copied as it is. */
+void
+ParallelWriterCopyRowGroup(ParallelWriter *pw, FragmentReader *reader, int rowgroup)
+{
+	const char *path = FragmentReaderPath(reader);
+	Size		len = strlen(path) + 1;
+	char		buf[PW_HEADER_SIZE + MAXPGPATH];
+	WriterMessage *msg = (WriterMessage *) buf;
+
+	if (len > MAXPGPATH)
+		elog(ERROR, "fragment path too long: \"%s\"", path);
+	memset(msg, 0, PW_HEADER_SIZE);
+	msg->kind = 'C';
+	msg->arg = rowgroup;
+	memcpy(buf + PW_HEADER_SIZE, path, len);
+	Send(pw, buf, PW_HEADER_SIZE + len);
+	LogWritten(pw, PG_UINT64_MAX);
+}
+
+/*
+ * Finish the fragment; its description comes back in info (without
+ * per-column statistics) and its serialized statistics in *stats.
+ */
+void
+ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info, bytea **stats)
+{
+	WriterMessage msg;
+	FinishedMessage done;
+	Size		len;
+	void	   *data;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.kind = 'F';
+	Send(pw, &msg, sizeof(msg));
+	if (shm_mq_receive(pw->to_leader, &len, &data, false) != SHM_MQ_SUCCESS)
+		WorkerGone(pw);
+	if (len < sizeof(FinishedMessage))
+		elog(ERROR, "invalid message of %zu bytes from the parallel compaction writer", len);
+	memcpy(&done, data, sizeof(done));
+	if (len != sizeof(FinishedMessage) + done.stats_len)
+		elog(ERROR, "invalid message of %zu bytes from the parallel compaction writer", len);
+	/* the rest of the file, now complete and fsynced */
+	LogWritten(pw, (uint64) done.bytes);
+	if (pw->fd >= 0)
+		CloseTransientFile(pw->fd);
+	pw->fd = -1;
+	memset(info, 0, sizeof(FragmentInfo));
+	info->row_count = done.row_count;
+	info->bytes = done.bytes;
+	info->row_groups = done.row_groups;
+	info->ncolumns = pw->ncols;
+	*stats = NULL;
+	if (done.stats_len > 0)
+	{
+		*stats = palloc(done.stats_len);
+		memcpy(*stats, (char *) data + sizeof(FinishedMessage), done.stats_len);
+	}
+}
+
+/* Stop the worker and leave parallel mode. */
+void
+ParallelWriterEnd(ParallelWriter *pw)
+{
+	WriterMessage msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.kind = 'E';
+	Send(pw, &msg, sizeof(msg));
+	WaitForParallelWorkersToFinish(pw->pcxt);
+	DestroyParallelContext(pw->pcxt);
+	ExitParallelMode();
+	if (pw->buf)
+		pfree(pw->buf);
+	pfree(pw);
+}
+
+
+/* ----------------------------------------------------------------
+ * the worker
+ * ----------------------------------------------------------------
+ */
+
+/* A row group message as column arrays pointing into the message. */
+static void
+ReadRowGroup(const char *data, Size len, int ncols, const FragmentColumn *cols,
+			 int nrows, Datum **values, bool **isnull)
+{
+	const char *p = data + PW_HEADER_SIZE;
+	const char *end = data + len;
+
+	for (int c = 0; c < ncols; c++)
+	{
+		const FragmentColumn *col = &cols[c];
+
+		if (p + MAXALIGN(nrows) > end)
+			elog(ERROR, "truncated row group message");
+		memcpy(isnull[c], p, nrows);
+		p += MAXALIGN(nrows);
+		if (col->typbyval)
+		{
+			if (p + sizeof(Datum) * nrows > end)
+				elog(ERROR, "truncated row group message");
+			memcpy(values[c], p, sizeof(Datum) * nrows);
+			p += sizeof(Datum) * nrows;
+			continue;
+		}
+		for (int r = 0; r < nrows; r++)
+		{
+			if (isnull[c][r])
+			{
+				values[c][r] = (Datum) 0;
+				continue;
+			}
+			values[c][r] = PointerGetDatum(p);
+			p += MAXALIGN(ValueLength(col->typlen, (Pointer) p));
+			if (p > end)
+				elog(ERROR, "truncated row group message");
+		}
+	}
+	if (p != end)
+		elog(ERROR, "row group message of %zu bytes holds %zu", len, (Size) (p - data));
+}
+
+void
+CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
+{
+	WriterShared *shared = shm_toc_lookup(toc, PW_KEY_SHARED, false);
+	char	   *queues = shm_toc_lookup(toc, PW_KEY_QUEUES, false);
+	shm_mq_handle *in;
+	shm_mq_handle *out;
+	shm_mq	   *mq;
+	Relation	rel;
+	FragmentColumn *cols;
+	int			ncols;
+	Datum	  **values;
+	bool	  **isnull;
+	MemoryContext fragcxt;
+	FragmentWriter *writer = NULL;
+	int64		fragment_id = 0;
+	TransactionId file_xid = InvalidTransactionId;
+	FragmentReader *reader = NULL;
+	char		reader_path[MAXPGPATH] = "";
+
+	CompactTuneMalloc();
+	mq = (shm_mq *) queues;
+	shm_mq_set_receiver(mq, MyProc);
+	in = shm_mq_attach(mq, seg, NULL);
+	mq = (shm_mq *) (queues + PW_TO_WORKER_SIZE);
+	shm_mq_set_sender(mq, MyProc);
+	out = shm_mq_attach(mq, seg, NULL);
+
+	rel = table_open(shared->relid, AccessShareLock);
+	cols = CompactFragmentColumns(RelationGetDescr(rel), RelationGetDescr(rel)->natts,
+								  true, &ncols);
+	if (ncols != shared->ncols || rel->rd_node.relNode != shared->relnode)
+		elog(ERROR, "parallel compaction writer sees another table than its leader");
+	values = palloc(sizeof(Datum *) * Max(ncols, 1));
+	isnull = palloc(sizeof(bool *) * Max(ncols, 1));
+	for (int c = 0; c < ncols; c++)
+	{
+		values[c] = palloc(sizeof(Datum) * compact_row_group_size);
+		isnull[c] = palloc(sizeof(bool) * compact_row_group_size);
+	}
+	fragcxt = AllocSetContextCreate(CurrentMemoryContext, "compact parallel writer",
+									ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		Size		len;
+		void	   *data;
+		WriterMessage msg;
+
+		if (shm_mq_receive(in, &len, &data, false) != SHM_MQ_SUCCESS)
+			ereport(ERROR,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("parallel compaction leader has gone away")));
+		if (len < sizeof(WriterMessage))
+			elog(ERROR, "invalid message of %zu bytes from the compaction leader", len);
+		memcpy(&msg, data, sizeof(msg));
+		CHECK_FOR_INTERRUPTS();
+
+		if (msg.kind == 'E')
+			break;
+		if (msg.kind == 'B')
+		{
+			MemoryContext old = MemoryContextSwitchTo(fragcxt);
+
+			if (writer != NULL)
+				elog(ERROR, "parallel compaction writer: a fragment is already open");
+			fragment_id = msg.id;
+			file_xid = msg.xid;
+			writer = FragmentWriterBegin(CompactFragmentPath(MyDatabaseId, shared->relnode,
+															 fragment_id, file_xid),
+										 ncols, cols, compact_compression_level);
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		if (writer == NULL)
+			elog(ERROR, "parallel compaction writer: no fragment is open");
+		if (msg.kind == 'R')
+		{
+			if (msg.arg <= 0 || msg.arg > compact_row_group_size)
+				elog(ERROR, "invalid row group of %d rows", msg.arg);
+			ReadRowGroup(data, len, ncols, cols, msg.arg, values, isnull);
+			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
+			pg_write_barrier();
+			pg_atomic_write_u64(&shared->written, FragmentWriterWrittenBytes(writer));
+		}
+		else if (msg.kind == 'C')
+		{
+			const char *path = (const char *) data + PW_HEADER_SIZE;
+
+			if (len <= PW_HEADER_SIZE || len > PW_HEADER_SIZE + MAXPGPATH ||
+				path[len - PW_HEADER_SIZE - 1] != '\0')
+				elog(ERROR, "invalid copy message from the compaction leader");
+			if (reader == NULL || strcmp(reader_path, path) != 0)
+			{
+				if (reader)
+					FragmentReaderClose(reader);
+				reader = FragmentReaderOpen(path);
+				strlcpy(reader_path, path, MAXPGPATH);
+			}
+			if (!FragmentWriterCanCopy(writer, reader) || msg.arg < 0 ||
+				msg.arg >= FragmentReaderNumRowGroups(reader))
+				elog(ERROR, "cannot copy row group %d of \"%s\"", msg.arg, path);
+			FragmentWriterCopyRowGroup(writer, reader, msg.arg);
+			pg_write_barrier();
+			pg_atomic_write_u64(&shared->written, FragmentWriterWrittenBytes(writer));
+		}
+		else if (msg.kind == 'F')
+		{
+			FragmentInfo info;
+			FinishedMessage done;
+			bytea	   *stats;
+			shm_mq_iovec iov[2];
+
+			/* the leader logs the file (the rest of it, after our fsync) */
+			FragmentWriterFinish(writer, &info);
+			writer = NULL;
+			COMPACT_FAULT_POINT("compact_fragment_finished");
+			stats = FragmentStatsSerialize(ncols, cols, info.stats);
+			memset(&done, 0, sizeof(done));
+			done.row_count = info.row_count;
+			done.bytes = info.bytes;
+			done.row_groups = info.row_groups;
+			done.stats_len = stats ? VARSIZE_ANY(stats) : 0;
+			iov[0].data = (const char *) &done;
+			iov[0].len = sizeof(done);
+			iov[1].data = (const char *) stats;
+			iov[1].len = done.stats_len;
+			if (shm_mq_sendv(out, iov, 2, false, true) != SHM_MQ_SUCCESS)
+				ereport(ERROR,
+						(errcode(ERRCODE_ADMIN_SHUTDOWN),
+						 errmsg("parallel compaction leader has gone away")));
+			MemoryContextReset(fragcxt);
+		}
+		else
+			elog(ERROR, "invalid message '%c' from the compaction leader", (char) msg.kind);
+	}
+	if (writer != NULL)
+		elog(ERROR, "parallel compaction writer: the leader ended with a fragment open");
+	if (reader)
+		FragmentReaderClose(reader);
+	table_close(rel, AccessShareLock);
+}
