@@ -162,10 +162,16 @@ for my $point (@points)
 	}
 	elsif ($point =~ /^compact_/)
 	{
-		# several small fragments, some rows deleted: groups to compact
-		add_rows(6000) for 1 .. 6;
-		$node->safe_psql('postgres', 'DELETE FROM t WHERE id % 13 = 0; DELETE FROM h WHERE id % 13 = 0;');
-		crash_at($point, 'VACUUM (COMPACT) t;');
+		# several small fragments, some rows deleted: groups to compact,
+		# written by the backend, then (after the checks) by a parallel
+		# worker, the backend inserting the index entries meanwhile
+		for my $parallel ('1TB', '0')
+		{
+			check_state("$point (the backend writing)") if $parallel eq '0';
+			add_rows(6000) for 1 .. 6;
+			$node->safe_psql('postgres', 'DELETE FROM t WHERE id % 13 = 0; DELETE FROM h WHERE id % 13 = 0;');
+			crash_at($point, "SET compact.min_parallel_compaction_size = '$parallel'; VACUUM (COMPACT) t;");
+		}
 	}
 	elsif ($point =~ /^vacuum_(indexes_cleaned|fragment_unlinked)$/)
 	{
