@@ -95,6 +95,9 @@ typedef struct WriterMessage
 
 #define PW_HEADER_SIZE	MAXALIGN(sizeof(WriterMessage))
 
+/* how much bigger we take a row to be decoded than compressed */
+#define PW_EXPANSION		16
+
 /* the leader logs the file in ranges of whole WAL chunks */
 #define WAL_CHUNK_BYTES		((uint64) 1024 * 1024)
 
@@ -161,6 +164,10 @@ ParallelWriterUnusable(const CompactionRequest *request,
 		return "already in parallel mode";
 	if (group->bytes < (int64) compact_min_parallel_compaction_size_kb * 1024)
 		return "the group is under compact.min_parallel_compaction_size";
+	/* a row group goes in one message, which must stay well under 1 GB */
+	if ((double) group->bytes / Max(group->rows, 1) * PW_EXPANSION *
+		compact_row_group_size > (double) MaxAllocSize / 4)
+		return "its row groups are too wide for one message";
 	for (int i = 0; i < indexes->count; i++)
 	{
 		IndexInfo  *info = indexes->infos[i];
