@@ -234,6 +234,8 @@ RunGroup(Relation rel, const CompactionRequest *request,
 	int64		first_row;
 	int64		carried;
 	const char *unusable;
+	int64	   *maps;
+	int64		map_rows;
 
 	memset(&gs, 0, sizeof(gs));
 	gs.rel = rel;
@@ -244,6 +246,16 @@ RunGroup(Relation rel, const CompactionRequest *request,
 	gs.deleted = palloc0(sizeof(DeletionVector *) * gs.nsources);
 	gs.maps = palloc(sizeof(int64 *) * gs.nsources);
 
+	/*
+	 * The row maps, one allocation for all sources: a group of many small
+	 * fragments would otherwise take its tens of MB from malloc's heap,
+	 * faulted in 4 kB at a time (on a virtual machine a third of a merge).
+	 */
+	map_rows = 0;
+	foreach(lc, group->sources)
+		map_rows += Max(((FragmentMeta *) lfirst(lc))->row_count, 1);
+	maps = CompactAllocLarge(CurrentMemoryContext, sizeof(int64) * map_rows);
+	map_rows = 0;
 	group->deleted = 0;
 	foreach(lc, group->sources)
 	{
@@ -253,8 +265,8 @@ RunGroup(Relation rel, const CompactionRequest *request,
 		gs.deleted[s] = DeletionLoad(rel->rd_node.relNode, meta, snapshot);
 		if (gs.deleted[s])
 			group->deleted += gs.deleted[s]->ndeleted;
-		gs.maps[s] = CompactAllocLarge(CurrentMemoryContext,
-											sizeof(int64) * Max(meta->row_count, 1));
+		gs.maps[s] = maps + map_rows;
+		map_rows += Max(meta->row_count, 1);
 		for (int64 r = 0; r < meta->row_count; r++)
 			gs.maps[s][r] = -1;
 		s++;

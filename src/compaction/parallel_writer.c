@@ -50,6 +50,9 @@
 #include "access/xlog.h"
 #include "port/atomics.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/wait_event.h"
 #include "catalog/index.h"
 #include "catalog/pg_proc.h"
 #include "miscadmin.h"
@@ -81,7 +84,9 @@ typedef struct WriterShared
 	Oid			relid;
 	Oid			relnode;
 	int			ncols;			/* the worker checks that it sees the same */
+	int			leader_pgprocno;	/* whose latch to set when written grows */
 	pg_atomic_uint64 written;	/* bytes of the open fragment in its file */
+	pg_atomic_uint64 next_chunk;	/* first WAL chunk nobody has claimed */
 } WriterShared;
 
 /* every message starts with this (8 bytes, so what follows is aligned) */
@@ -126,10 +131,10 @@ struct ParallelWriter
 	TransactionId file_xid;
 	char	   *path;
 	int			fd;				/* to read it back, or -1 */
-	uint64		logged;			/* bytes logged so far */
 };
 
 PGDLLEXPORT void CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc);
+static void LogOrWait(ParallelWriter *pw);
 
 /* a function a parallel worker (or a backend in parallel mode) may not run */
 static bool
@@ -213,7 +218,9 @@ ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
 	shared->relid = RelationGetRelid(rel);
 	shared->relnode = rel->rd_node.relNode;
 	shared->ncols = ncols;
+	shared->leader_pgprocno = MyProc->pgprocno;
 	pg_atomic_init_u64(&shared->written, 0);
+	pg_atomic_init_u64(&shared->next_chunk, 0);
 	shm_toc_insert(pcxt->toc, PW_KEY_SHARED, shared);
 
 	pw = palloc0(sizeof(ParallelWriter));
@@ -258,34 +265,89 @@ WorkerGone(ParallelWriter *pw)
 			 errmsg("parallel compaction writer exited unexpectedly")));
 }
 
+/* Send a message, WAL-logging the file meanwhile if the queue is full. */
 static void
 Send(ParallelWriter *pw, const void *data, Size len)
 {
-	if (shm_mq_send(pw->to_worker, len, data, false, true) != SHM_MQ_SUCCESS)
-		WorkerGone(pw);
+	for (;;)
+	{
+		shm_mq_result res = shm_mq_send(pw->to_worker, len, data, true, true);
+
+		if (res == SHM_MQ_SUCCESS)
+			return;
+		if (res == SHM_MQ_DETACHED)
+			WorkerGone(pw);
+		LogOrWait(pw);
+	}
 }
 
 /*
- * WAL-log what the worker has written of the open fragment since the last
- * call, in whole chunks unless last (then total is the file's size).
+ * Claim the next WAL chunk of the open fragment (id, xid, path) that the
+ * worker has written and nobody has claimed, and log it, reading it back
+ * through *fd (opened at first use).  False if there is none.  Both
+ * processes log chunks: the backend whenever it would wait, the worker when
+ * the backend falls behind, so that neither idles while the other logs.
+ * Chunks may reach WAL out of order; redo writes each at its offset.
+ */
+static bool
+LogNextChunk(WriterShared *shared, int64 id, TransactionId xid,
+			 const char *path, int *fd)
+{
+	uint64		written = pg_atomic_read_u64(&shared->written);
+	uint64		chunk = pg_atomic_read_u64(&shared->next_chunk);
+
+	pg_read_barrier();
+	for (;;)
+	{
+		if ((chunk + 1) * WAL_CHUNK_BYTES > written)
+			return false;
+		/* on failure, chunk becomes the current value */
+		if (pg_atomic_compare_exchange_u64(&shared->next_chunk, &chunk, chunk + 1))
+			break;
+	}
+	if (*fd < 0)
+	{
+		*fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+		if (*fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open file \"%s\" to log it: %m", path)));
+	}
+	CompactWalLogFileRange(MyDatabaseId, shared->relnode, COMPACT_FILE_FRAGMENT,
+						   id, xid, *fd, path, chunk * WAL_CHUNK_BYTES,
+						   (chunk + 1) * WAL_CHUNK_BYTES, PG_UINT64_MAX);
+	return true;
+}
+
+/*
+ * WAL-log the chunks of the open fragment the worker has written; true if
+ * there were any.
+ */
+static bool
+LogWritten(ParallelWriter *pw)
+{
+	bool		any = false;
+
+	if (!XLogIsNeeded() || pw->path == NULL)
+		return false;
+	while (LogNextChunk(pw->shared, pw->fragment_id, pw->file_xid, pw->path, &pw->fd))
+		any = true;
+	return any;
+}
+
+/*
+ * The fragment is complete and fsynced, and the worker has logged the
+ * chunks it claimed: log the rest, the last record with the file's size.
  */
 static void
-LogWritten(ParallelWriter *pw, uint64 total)
+LogRest(ParallelWriter *pw, uint64 total)
 {
-	uint64		upto;
+	uint64		from = pg_atomic_read_u64(&pw->shared->next_chunk) * WAL_CHUNK_BYTES;
 
 	if (!XLogIsNeeded())
 		return;
-	if (total != PG_UINT64_MAX)
-		upto = total;
-	else
-	{
-		upto = pg_atomic_read_u64(&pw->shared->written);
-		pg_read_barrier();
-		if (upto - pw->logged < WAL_CHUNK_BYTES)
-			return;
-		upto -= (upto - pw->logged) % WAL_CHUNK_BYTES;
-	}
+	if (from > total)
+		elog(ERROR, "parallel compaction writer logged past the end of \"%s\"", pw->path);
 	if (pw->fd < 0)
 	{
 		pw->fd = OpenTransientFile(pw->path, O_RDONLY | PG_BINARY);
@@ -296,8 +358,23 @@ LogWritten(ParallelWriter *pw, uint64 total)
 	}
 	CompactWalLogFileRange(MyDatabaseId, pw->shared->relnode, COMPACT_FILE_FRAGMENT,
 						   pw->fragment_id, pw->file_xid, pw->fd, pw->path,
-						   pw->logged, upto, total);
-	pw->logged = upto;
+						   from, total, total);
+}
+
+/*
+ * Nothing to do until the worker reads or writes more: log what it has
+ * written, or wait for its latch (set when it takes a message off the
+ * queue, answers, or has written another WAL chunk's worth).
+ */
+static void
+LogOrWait(ParallelWriter *pw)
+{
+	if (LogWritten(pw))
+		return;
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 100, WAIT_EVENT_MQ_INTERNAL);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
 }
 
 void
@@ -307,11 +384,11 @@ ParallelWriterBegin(ParallelWriter *pw, int64 fragment_id, TransactionId file_xi
 
 	/* the worker has finished the last fragment and waits for this one */
 	pg_atomic_write_u64(&pw->shared->written, 0);
+	pg_atomic_write_u64(&pw->shared->next_chunk, 0);
 	pw->fragment_id = fragment_id;
 	pw->file_xid = file_xid;
 	pw->path = CompactFragmentPath(MyDatabaseId, pw->shared->relnode,
 								   fragment_id, file_xid);
-	pw->logged = 0;
 	memset(&msg, 0, sizeof(msg));
 	msg.kind = 'B';
 	msg.id = fragment_id;
@@ -397,7 +474,7 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 	}
 	Assert(p == pw->buf + size);
 	Send(pw, pw->buf, size);
-	LogWritten(pw, PG_UINT64_MAX);
+	LogWritten(pw);
 }
 
 /* A row group of a source fragment, copied as it is. */
@@ -416,7 +493,7 @@ ParallelWriterCopyRowGroup(ParallelWriter *pw, FragmentReader *reader, int rowgr
 	msg->arg = rowgroup;
 	memcpy(buf + PW_HEADER_SIZE, path, len);
 	Send(pw, buf, PW_HEADER_SIZE + len);
-	LogWritten(pw, PG_UINT64_MAX);
+	LogWritten(pw);
 }
 
 /*
@@ -434,18 +511,27 @@ ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info, bytea **stats)
 	memset(&msg, 0, sizeof(msg));
 	msg.kind = 'F';
 	Send(pw, &msg, sizeof(msg));
-	if (shm_mq_receive(pw->to_leader, &len, &data, false) != SHM_MQ_SUCCESS)
-		WorkerGone(pw);
+	for (;;)
+	{
+		shm_mq_result res = shm_mq_receive(pw->to_leader, &len, &data, true);
+
+		if (res == SHM_MQ_SUCCESS)
+			break;
+		if (res == SHM_MQ_DETACHED)
+			WorkerGone(pw);
+		LogOrWait(pw);
+	}
 	if (len < sizeof(FinishedMessage))
 		elog(ERROR, "invalid message of %zu bytes from the parallel compaction writer", len);
 	memcpy(&done, data, sizeof(done));
 	if (len != sizeof(FinishedMessage) + done.stats_len)
 		elog(ERROR, "invalid message of %zu bytes from the parallel compaction writer", len);
 	/* the rest of the file, now complete and fsynced */
-	LogWritten(pw, (uint64) done.bytes);
+	LogRest(pw, (uint64) done.bytes);
 	if (pw->fd >= 0)
 		CloseTransientFile(pw->fd);
 	pw->fd = -1;
+	pw->path = NULL;
 	memset(info, 0, sizeof(FragmentInfo));
 	info->row_count = done.row_count;
 	info->bytes = done.bytes;
@@ -523,6 +609,28 @@ ReadRowGroup(const char *data, Size len, int ncols, const FragmentColumn *cols,
 		elog(ERROR, "row group message of %zu bytes holds %zu", len, (Size) (p - data));
 }
 
+/*
+ * Tell the leader how much of the file is written, and wake it when that
+ * is another WAL chunk's worth, which it will log.  If it is two chunks or
+ * more behind, log one ourselves.
+ */
+static void
+PublishWritten(WriterShared *shared, FragmentWriter *writer, int64 id,
+			   TransactionId xid, const char *path, int *fd)
+{
+	uint64		written = FragmentWriterWrittenBytes(writer);
+	uint64		before = pg_atomic_read_u64(&shared->written);
+
+	pg_write_barrier();
+	pg_atomic_write_u64(&shared->written, written);
+	if (written / WAL_CHUNK_BYTES == before / WAL_CHUNK_BYTES)
+		return;
+	SetLatch(&ProcGlobal->allProcs[shared->leader_pgprocno].procLatch);
+	if (XLogIsNeeded() &&
+		written / WAL_CHUNK_BYTES >= pg_atomic_read_u64(&shared->next_chunk) + 2)
+		(void) LogNextChunk(shared, id, xid, path, fd);
+}
+
 void
 CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 {
@@ -542,6 +650,8 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 	TransactionId file_xid = InvalidTransactionId;
 	FragmentReader *reader = NULL;
 	char		reader_path[MAXPGPATH] = "";
+	char	   *path = NULL;	/* of the open fragment */
+	int			fd = -1;		/* to read it back for WAL */
 
 	CompactTuneMalloc();
 	mq = (shm_mq *) queues;
@@ -591,9 +701,9 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 				elog(ERROR, "parallel compaction writer: a fragment is already open");
 			fragment_id = msg.id;
 			file_xid = msg.xid;
-			writer = FragmentWriterBegin(CompactFragmentPath(MyDatabaseId, shared->relnode,
-															 fragment_id, file_xid),
-										 ncols, cols, compact_compression_level);
+			path = CompactFragmentPath(MyDatabaseId, shared->relnode,
+									   fragment_id, file_xid);
+			writer = FragmentWriterBegin(path, ncols, cols, compact_compression_level);
 			MemoryContextSwitchTo(old);
 			continue;
 		}
@@ -605,29 +715,27 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 				elog(ERROR, "invalid row group of %d rows", msg.arg);
 			ReadRowGroup(data, len, ncols, cols, msg.arg, values, isnull);
 			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
-			pg_write_barrier();
-			pg_atomic_write_u64(&shared->written, FragmentWriterWrittenBytes(writer));
+			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
 		}
 		else if (msg.kind == 'C')
 		{
-			const char *path = (const char *) data + PW_HEADER_SIZE;
+			const char *srcpath = (const char *) data + PW_HEADER_SIZE;
 
 			if (len <= PW_HEADER_SIZE || len > PW_HEADER_SIZE + MAXPGPATH ||
-				path[len - PW_HEADER_SIZE - 1] != '\0')
+				srcpath[len - PW_HEADER_SIZE - 1] != '\0')
 				elog(ERROR, "invalid copy message from the compaction leader");
-			if (reader == NULL || strcmp(reader_path, path) != 0)
+			if (reader == NULL || strcmp(reader_path, srcpath) != 0)
 			{
 				if (reader)
 					FragmentReaderClose(reader);
-				reader = FragmentReaderOpen(path);
-				strlcpy(reader_path, path, MAXPGPATH);
+				reader = FragmentReaderOpen(srcpath);
+				strlcpy(reader_path, srcpath, MAXPGPATH);
 			}
 			if (!FragmentWriterCanCopy(writer, reader) || msg.arg < 0 ||
 				msg.arg >= FragmentReaderNumRowGroups(reader))
-				elog(ERROR, "cannot copy row group %d of \"%s\"", msg.arg, path);
+				elog(ERROR, "cannot copy row group %d of \"%s\"", msg.arg, srcpath);
 			FragmentWriterCopyRowGroup(writer, reader, msg.arg);
-			pg_write_barrier();
-			pg_atomic_write_u64(&shared->written, FragmentWriterWrittenBytes(writer));
+			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
 		}
 		else if (msg.kind == 'F')
 		{
@@ -636,9 +744,12 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 			bytea	   *stats;
 			shm_mq_iovec iov[2];
 
-			/* the leader logs the file (the rest of it, after our fsync) */
+			/* the leader logs the rest of the file, after our fsync */
 			FragmentWriterFinish(writer, &info);
 			writer = NULL;
+			if (fd >= 0)
+				CloseTransientFile(fd);
+			fd = -1;
 			COMPACT_FAULT_POINT("compact_fragment_finished");
 			stats = FragmentStatsSerialize(ncols, cols, info.stats);
 			memset(&done, 0, sizeof(done));
