@@ -7,10 +7,11 @@
  * the index entries of the new rows) and writing (encoding and compressing
  * the row groups, the file writes, the statistics, WAL-logging the file).
  * The backend keeps the reading and hands the encoding and the file writes
- * to one parallel worker, and WAL-logs the file as the worker writes it
- * (reading back what the worker has written, see filewal.c): the two
- * processes run at the same time, as the stages of a pipeline, with about
- * the same work each.  The files are byte for byte those the backend would
+ * to one parallel worker, and WAL-logs the file in 1 MB chunks as the
+ * worker writes it (reading back what the worker has written, see
+ * filewal.c; the worker logs a chunk too when the backend falls behind):
+ * the two processes run at the same time, as the stages of a pipeline,
+ * with about the same work each.  The files are byte for byte those the backend would
  * have written itself, since the worker runs the same fragment writer on
  * the same row groups.
  *
@@ -72,7 +73,13 @@
 #include "format/fragment.h"
 #include "tableam/tableam.h"
 
-int			compact_min_parallel_compaction_size_kb = 16 * 1024;
+/*
+ * Off by default (-1): the differential test (005, COMPACT_DIFF_SEED=2 with
+ * compact.min_parallel_compaction_size = 0) crashes the worker when it
+ * switches source readers in a merge of a table with many ALTERed columns;
+ * the reader's memory is overwritten while a row group is written.
+ */
+int			compact_min_parallel_compaction_size_kb = -1;
 
 #define PW_KEY_SHARED		UINT64CONST(0xC0C0A0000000001)
 #define PW_KEY_QUEUES		UINT64CONST(0xC0C0A0000000002)
@@ -103,7 +110,7 @@ typedef struct WriterMessage
 /* how much bigger we take a row to be decoded than compressed */
 #define PW_EXPANSION		16
 
-/* the leader logs the file in ranges of whole WAL chunks */
+/* the file is logged in chunks of this size (the last one shorter) */
 #define WAL_CHUNK_BYTES		((uint64) 1024 * 1024)
 
 /* the worker's answer to 'F' */
@@ -126,7 +133,7 @@ struct ParallelWriter
 	const FragmentColumn *cols;
 	char	   *buf;			/* a row group being serialized */
 	Size		bufsize;
-	/* the open fragment, WAL-logged by the leader as the worker writes it */
+	/* the open fragment, WAL-logged as the worker writes it */
 	int64		fragment_id;
 	TransactionId file_xid;
 	char	   *path;
@@ -155,12 +162,14 @@ ExpressionIsUnsafe(Node *node, void *context)
 
 /*
  * Should this group's output go through a parallel worker?  NULL if so,
- * else why not (for DEBUG1).
+ * else why not (for DEBUG2).
  */
 const char *
 ParallelWriterUnusable(const CompactionRequest *request,
 					   const CompactionGroup *group, const GroupIndexes *indexes)
 {
+	if (compact_min_parallel_compaction_size_kb < 0)
+		return "compact.min_parallel_compaction_size is -1";
 	if (max_parallel_maintenance_workers == 0)
 		return "max_parallel_maintenance_workers is 0";
 	if (request->background)

@@ -294,6 +294,7 @@ GetRelState(RelFileNode node, bool create)
 		rs->segments = NIL;
 		rs->ndeletes = 0;
 		rs->frozen = false;
+		rs->flushed = false;
 	}
 	return rs;
 }
