@@ -203,9 +203,9 @@ _PG_init(void)
 
 	DefineCustomIntVariable("compact.min_parallel_compaction_size",
 							"Smallest compaction group whose new fragments a parallel worker writes.",
-							"-1 (the default) turns the parallel writer off; 0 means every group.",
+							"Up to max_parallel_maintenance_workers; 0 means every group, -1 none.",
 							&compact_min_parallel_compaction_size_kb,
-							-1, -1, MAX_KILOBYTES,
+							16 * 1024, -1, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 

@@ -73,13 +73,7 @@
 #include "format/fragment.h"
 #include "tableam/tableam.h"
 
-/*
- * Off by default (-1): the differential test (005, COMPACT_DIFF_SEED=2 with
- * compact.min_parallel_compaction_size = 0) crashes the worker when it
- * switches source readers in a merge of a table with many ALTERed columns;
- * the reader's memory is overwritten while a row group is written.
- */
-int			compact_min_parallel_compaction_size_kb = -1;
+int			compact_min_parallel_compaction_size_kb = 16 * 1024;
 
 #define PW_KEY_SHARED		UINT64CONST(0xC0C0A0000000001)
 #define PW_KEY_QUEUES		UINT64CONST(0xC0C0A0000000002)

@@ -166,7 +166,11 @@ FragmentWriterBegin(const char *path, int ncolumns,
 	writer->cxt = cxt;
 	writer->rgcxt = AllocSetContextCreate(cxt, "compact fragment row group",
 										  ALLOCSET_DEFAULT_SIZES);
-	writer->pagecxt = AllocSetContextCreate(writer->rgcxt,
+	/*
+	 * Not a child of rgcxt: resetting a context deletes its children, and
+	 * rgcxt is reset after every row group.
+	 */
+	writer->pagecxt = AllocSetContextCreate(cxt,
 											"compact fragment page",
 											ALLOCSET_DEFAULT_SIZES);
 	writer->path = pstrdup(path);

@@ -724,10 +724,12 @@ sub op_table_option
 
 sub op_guc
 {
-	my $r = rnd(4);
+	my $r = rnd(5);
 	return "SET compact.row_group_size = " . pick(1000, 1000, 1500, 4000) . ";\n" if $r == 0;
 	return "SET compact.write_buffer_size = '" . pick('1MB', '2MB', '8MB', '64MB') . "';\n" if $r == 1;
 	return "SET compact.compression_level = " . pick(-3, 1, 1, 5) . ";\n" if $r == 2;
+	# compactions through a parallel writer (0: every group), or not
+	return "SET compact.min_parallel_compaction_size = " . pick("0", "0", "-1") . ";\n" if $r == 3;
 	return "SET maintenance_work_mem = '" . pick('1MB', '64MB') . "';\n";
 }
 
