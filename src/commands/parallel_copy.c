@@ -719,6 +719,13 @@ ExpressionIsUnsafe(Node *node, void *context)
 	return expression_tree_walker(node, ExpressionIsUnsafe, context);
 }
 
+/* Does the expression call a function that is not PARALLEL SAFE? */
+bool
+CompactExpressionIsParallelUnsafe(Node *node)
+{
+	return ExpressionIsUnsafe(node, NULL);
+}
+
 /*
  * May a parallel worker read values of this type: are its input function
  * and, for a domain, its CHECK constraints parallel safe (a worker must

@@ -17,5 +17,6 @@ extern int	compact_max_parallel_copy_workers;
 extern int	compact_min_parallel_copy_size_kb;
 extern bool CompactCopyFrom(ParseState *pstate, const CopyStmt *stmt,
 							uint64 *processed);
+extern bool CompactExpressionIsParallelUnsafe(Node *node);
 
 #endif							/* COMPACT_COMMANDS_PARALLEL_COPY_H */

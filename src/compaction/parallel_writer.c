@@ -55,16 +55,14 @@
 #include "storage/proc.h"
 #include "utils/wait_event.h"
 #include "catalog/index.h"
-#include "catalog/pg_proc.h"
 #include "miscadmin.h"
-#include "nodes/nodeFuncs.h"
-#include "optimizer/optimizer.h"
 #include "storage/shm_mq.h"
 #include "storage/shm_toc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "commands/parallel_copy.h"
 #include "compact.h"
 #include "compaction/compaction.h"
 #include "compaction/kernel.h"
@@ -105,7 +103,7 @@ typedef struct WriterMessage
 #define PW_EXPANSION		16
 
 /* the file is logged in chunks of this size (the last one shorter) */
-#define WAL_CHUNK_BYTES		((uint64) 1024 * 1024)
+#define WAL_CHUNK_BYTES		((uint64) COMPACT_WAL_CHUNK_BYTES)
 
 /* the worker's answer to 'F' */
 typedef struct FinishedMessage
@@ -137,23 +135,6 @@ struct ParallelWriter
 PGDLLEXPORT void CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc);
 static void LogOrWait(ParallelWriter *pw);
 
-/* a function a parallel worker (or a backend in parallel mode) may not run */
-static bool
-FunctionIsUnsafe(Oid funcid, void *context)
-{
-	return func_parallel(funcid) != PROPARALLEL_SAFE;
-}
-
-static bool
-ExpressionIsUnsafe(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (check_functions_in_node(node, FunctionIsUnsafe, context))
-		return true;
-	return expression_tree_walker(node, ExpressionIsUnsafe, context);
-}
-
 /*
  * Should this group's output go through a parallel worker?  NULL if so,
  * else why not (for DEBUG2).
@@ -180,8 +161,8 @@ ParallelWriterUnusable(const CompactionRequest *request,
 	{
 		IndexInfo  *info = indexes->infos[i];
 
-		if (ExpressionIsUnsafe((Node *) info->ii_Expressions, NULL) ||
-			ExpressionIsUnsafe((Node *) info->ii_Predicate, NULL))
+		if (CompactExpressionIsParallelUnsafe((Node *) info->ii_Expressions) ||
+			CompactExpressionIsParallelUnsafe((Node *) info->ii_Predicate))
 			return "an index expression or predicate is not parallel safe";
 	}
 	return NULL;
@@ -284,6 +265,19 @@ Send(ParallelWriter *pw, const void *data, Size len)
 	}
 }
 
+/* Open the fragment being written to read it back for WAL, once. */
+static void
+OpenToLog(const char *path, int *fd)
+{
+	if (*fd >= 0)
+		return;
+	*fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (*fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" to log it: %m", path)));
+}
+
 /*
  * Claim the next WAL chunk of the open fragment (id, xid, path) that the
  * worker has written and nobody has claimed, and log it, reading it back
@@ -308,14 +302,7 @@ LogNextChunk(WriterShared *shared, int64 id, TransactionId xid,
 		if (pg_atomic_compare_exchange_u64(&shared->next_chunk, &chunk, chunk + 1))
 			break;
 	}
-	if (*fd < 0)
-	{
-		*fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-		if (*fd < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open file \"%s\" to log it: %m", path)));
-	}
+	OpenToLog(path, fd);
 	CompactWalLogFileRange(MyDatabaseId, shared->relnode, COMPACT_FILE_FRAGMENT,
 						   id, xid, *fd, path, chunk * WAL_CHUNK_BYTES,
 						   (chunk + 1) * WAL_CHUNK_BYTES, PG_UINT64_MAX);
@@ -351,14 +338,7 @@ LogRest(ParallelWriter *pw, uint64 total)
 		return;
 	if (from > total)
 		elog(ERROR, "parallel compaction writer logged past the end of \"%s\"", pw->path);
-	if (pw->fd < 0)
-	{
-		pw->fd = OpenTransientFile(pw->path, O_RDONLY | PG_BINARY);
-		if (pw->fd < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open file \"%s\" to log it: %m", pw->path)));
-	}
+	OpenToLog(pw->path, &pw->fd);
 	CompactWalLogFileRange(MyDatabaseId, pw->shared->relnode, COMPACT_FILE_FRAGMENT,
 						   pw->fragment_id, pw->file_xid, pw->fd, pw->path,
 						   from, total, total);

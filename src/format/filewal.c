@@ -24,9 +24,10 @@
  * no committed row references, which VACUUM removes.
  *
  * A fragment that a parallel worker writes for a compaction is logged while
- * it is written, by the leader, in ranges the worker has written (chunks
- * whose total is PG_UINT64_MAX: more follows), and its last chunk, with the
- * size, after the worker's fsync.  This keeps the guarantee: a checkpoint
+ * it is written, chunk by chunk as the worker has written them, by the
+ * leader or the worker (chunks whose total is PG_UINT64_MAX: more follows,
+ * in any order), and its last chunk, with the size, by the leader after
+ * the worker's fsync.  This keeps the guarantee: a checkpoint
  * whose redo pointer follows some early chunks may complete before the
  * fsync, but the fsync still precedes the commit, so a crash after the
  * commit finds those bytes durable, and a crash before it leaves an orphan.
@@ -69,7 +70,7 @@
 #define XLOG_COMPACT_RMDIR		0x30
 #define XLOG_COMPACT_COPYDIR	0x40
 
-#define WAL_CHUNK_SIZE			(1024 * 1024)
+#define WAL_CHUNK_SIZE			COMPACT_WAL_CHUNK_BYTES
 
 typedef struct xl_compact_file
 {

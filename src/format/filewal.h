@@ -27,6 +27,9 @@
 
 /* filewal.c */
 extern void CompactWalRegister(void);
+/* bytes of a file in one WAL record, at most */
+#define COMPACT_WAL_CHUNK_BYTES	(1024 * 1024)
+
 extern void CompactWalLogFileRange(Oid dboid, Oid relfilenode, int kind,
 								   int64 id, TransactionId xid, int fd,
 								   const char *path, uint64 from, uint64 to,
