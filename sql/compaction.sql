@@ -146,6 +146,43 @@ SELECT (SELECT array_agg(id ORDER BY ctid) FROM big) =
 	   count(*), count(DISTINCT id), sum(length(t)) FROM big;
 DROP TABLE big;
 
+-- over 65,536 rows with one- or two-word keys: the entries go through
+-- buckets by their top bits, then a sort per bucket; rows with equal keys
+-- keep their order (bk_before: the order before), negative and fractional
+-- keys, NULLs, DESC; all keys equal leaves the order alone
+CREATE TABLE bk (id int, g int, v float8, f float8) USING compact;
+INSERT INTO bk SELECT g, (g * 7919) % 601 - 300, ((g * 31) % 97) / 4.0 - 10,
+	   CASE WHEN g % 11 = 0 THEN NULL ELSE (g * 13) % 1000 END
+  FROM generate_series(1, 40000) g;
+INSERT INTO bk SELECT g, (g * 7919) % 601 - 300, ((g * 31) % 97) / 4.0 - 10,
+	   CASE WHEN g % 11 = 0 THEN NULL ELSE (g * 13) % 1000 END
+  FROM generate_series(40001, 80000) g;
+CREATE TABLE bk_before (id int, ord bigint);
+CREATE FUNCTION bk_number() RETURNS void LANGUAGE sql AS $$
+	TRUNCATE bk_before;
+	INSERT INTO bk_before SELECT id, row_number() OVER (ORDER BY ctid) FROM bk;$$;
+SELECT bk_number();
+SELECT rows_rewritten FROM compact.compact_table('bk', order_by => 'g, v DESC');
+SELECT (SELECT array_agg(id ORDER BY ctid) FROM bk) =
+	   (SELECT array_agg(id ORDER BY g, v DESC, ord) FROM bk JOIN bk_before USING (id)) AS sorted,
+	   count(*) FROM bk;
+SELECT bk_number();
+SELECT rows_rewritten FROM compact.compact_table('bk', order_by => 'f DESC NULLS LAST');
+SELECT (SELECT array_agg(id ORDER BY ctid) FROM bk) =
+	   (SELECT array_agg(id ORDER BY f DESC NULLS LAST, ord) FROM bk JOIN bk_before USING (id)) AS sorted;
+SELECT bk_number();
+SELECT rows_rewritten FROM compact.compact_table('bk', order_by => 'v');
+SELECT (SELECT array_agg(id ORDER BY ctid) FROM bk) =
+	   (SELECT array_agg(id ORDER BY v, ord) FROM bk JOIN bk_before USING (id)) AS sorted;
+UPDATE bk SET g = 5;
+SELECT bk_number();
+SELECT rows_rewritten FROM compact.compact_table('bk', order_by => 'g');
+SELECT (SELECT array_agg(id ORDER BY ctid) FROM bk) =
+	   (SELECT array_agg(id ORDER BY ord) FROM bk JOIN bk_before USING (id)) AS sorted,
+	   count(*), sum(id) FROM bk;
+DROP TABLE bk, bk_before;
+DROP FUNCTION bk_number();
+
 -- Z-order and Hilbert keep every row
 SELECT rows_rewritten FROM compact.compact_table('ev', z_order_by => 'lat, lon');
 SELECT * FROM frags('ev');

@@ -23,7 +23,7 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
-#include "portability/instr_time.h"
+#include "port/pg_bitutils.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -256,7 +256,8 @@ CompareKeys(const uint64 *ka, int64 rowa, const uint64 *kb, int64 rowb, int nwor
 /*
  * Most keys take one or two words (a curve key; one or two ORDER BY columns
  * without NULLs): their entries are 24 bytes instead of 56, so more rows
- * sort on normalized keys within the memory limit, and faster.
+ * sort on normalized keys within the memory limit, and faster.  A one-word
+ * key has a zero second word: the comparison has no loop.
  */
 #define SHORT_KEY_WORDS		2
 
@@ -266,10 +267,19 @@ typedef struct ShortSortEntry
 	int64		row;
 } ShortSortEntry;
 
+static inline int
+CompareShortEntries(const ShortSortEntry *a, const ShortSortEntry *b)
+{
+	if (a->k[0] != b->k[0])
+		return a->k[0] < b->k[0] ? -1 : 1;
+	if (a->k[1] != b->k[1])
+		return a->k[1] < b->k[1] ? -1 : 1;
+	return a->row < b->row ? -1 : (a->row > b->row ? 1 : 0);
+}
+
 #define ST_SORT sort_short_entries
 #define ST_ELEMENT_TYPE ShortSortEntry
-#define ST_COMPARE(a, b, arg) CompareKeys((a)->k, (a)->row, (b)->k, (b)->row, *(arg))
-#define ST_COMPARE_ARG_TYPE int
+#define ST_COMPARE(a, b) CompareShortEntries(a, b)
 #define ST_CHECK_FOR_INTERRUPTS
 #define ST_SCOPE static
 #define ST_DEFINE
@@ -470,48 +480,105 @@ RowWidth(TupleDesc desc, Datum **values, bool **isnull, int r)
 	return width;
 }
 
-/* A bump allocator for the by-reference values of one pass. */
-typedef struct PassArena
-{
-	MemoryContext cxt;
-	char	   *block;
-	Size		used;
-	Size		size;
-} PassArena;
+/*
+ * Sorts short entries: one pass puts them into up to 4096 buckets by the
+ * top bits of their first differing key word less its minimum, stably, then
+ * each bucket (a few thousand entries, in cache) gets a quicksort, instead of a quicksort whose first
+ * levels go through all the entries in memory.  The order is the same (key
+ * words, then row).  Needs a second array of the entries; without one, a
+ * quicksort.  Returns the array that holds the sorted entries.
+ */
+#define BUCKET_BITS		12
 
-static Datum
-PassArenaCopy(PassArena *arena, Form_pg_attribute att, Datum value)
-{
-	Size		len = att->attlen > 0 ? att->attlen :
-		att->attlen == -1 ? VARSIZE_ANY(DatumGetPointer(value)) :
-		strlen(DatumGetCString(value)) + 1;
-	Size		need = MAXALIGN(len);
-	char	   *dst;
+/* how many rows ahead the passes prefetch the place of a row's record */
+#define PREFETCH_ROWS	8
+#if defined(__GNUC__) || defined(__clang__)
+#define PrefetchForWrite(p)	__builtin_prefetch((p), 1)
+#else
+#define PrefetchForWrite(p)	((void) 0)
+#endif
 
-	if (arena->block == NULL || arena->used + need > arena->size)
+static ShortSortEntry *
+SortShortEntries(ShortSortEntry *entries, ShortSortEntry *spare, int64 n)
+{
+	uint64		lo[SHORT_KEY_WORDS];
+	uint64		hi[SHORT_KEY_WORDS];
+	int64	   *starts;
+	int			w = 0;
+	int			shift;
+	uint64		base;
+	int64		nbuckets;
+
+	if (spare == NULL || n < 65536)
 	{
-		arena->size = Max(need, 4 * 1024 * 1024);
-		arena->block = CompactAllocLarge(arena->cxt, arena->size);
-		arena->used = 0;
+		sort_short_entries(entries, n);
+		return entries;
 	}
-	dst = arena->block + arena->used;
-	memcpy(dst, DatumGetPointer(value), len);
-	arena->used += need;
-	return PointerGetDatum(dst);
+	for (int k = 0; k < SHORT_KEY_WORDS; k++)
+		lo[k] = hi[k] = entries[0].k[k];
+	for (int64 i = 1; i < n; i++)
+		for (int k = 0; k < SHORT_KEY_WORDS; k++)
+		{
+			lo[k] = Min(lo[k], entries[i].k[k]);
+			hi[k] = Max(hi[k], entries[i].k[k]);
+		}
+	while (w < SHORT_KEY_WORDS && lo[w] == hi[w])
+		w++;
+	if (w == SHORT_KEY_WORDS)
+		return entries;			/* equal keys: already in row order */
+	/* the first word that differs, less its minimum, to BUCKET_BITS bits */
+	base = lo[w];
+	shift = Max(pg_leftmost_one_pos64(hi[w] - base) + 1 - BUCKET_BITS, 0);
+	nbuckets = (int64) ((hi[w] - base) >> shift) + 1;
+
+	starts = palloc0(sizeof(int64) * (nbuckets + 1));
+	for (int64 i = 0; i < n; i++)
+		starts[((entries[i].k[w] - base) >> shift) + 1]++;
+	for (int64 b = 0; b < nbuckets; b++)
+		starts[b + 1] += starts[b];
+	for (int64 i = 0; i < n; i++)
+		spare[starts[(entries[i].k[w] - base) >> shift]++] = entries[i];
+	/* starts[b] is now the end of bucket b */
+	for (int64 b = 0; b < nbuckets; b++)
+	{
+		int64		start = b == 0 ? 0 : starts[b - 1];
+
+		if (starts[b] - start > 1)
+			sort_short_entries(spare + start, starts[b] - start);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(starts);
+	return spare;
+}
+
+/*
+ * A row while it waits for its turn to go out: its Datums, its null flags
+ * and the bytes of its by-reference values, in one piece.
+ */
+static inline Size
+RecordFixedSize(int natts)
+{
+	return sizeof(Datum) * natts + MAXALIGN(natts);
 }
 
 /*
  * The sort in passes.  A first pass decodes the sources one row group at a
- * time and keeps only each live row's key and width; the keys are sorted.
- * Then the sorted order is cut into chunks (whole row groups) whose decoded
- * rows fit in memory, and each chunk takes one more pass over the sources,
- * keeping the rows that fall into it at their place, and goes out in
- * order.  The sources are decoded 1 + (number of chunks) times, without
- * temporary files: a group twice the memory limit costs three decodes,
- * where a tuplesort that spills writes, reads and compares every row
- * again.  Even when everything fits this beats keeping every decoded row
- * group and gathering from them: decoding into one reused row group and
- * filling the chunk's arrays touches far less fresh memory.
+ * time and keeps only each live row's key and width; the keys are sorted
+ * and each row's new row number goes into the group's row maps.  Then the
+ * sorted order is cut into chunks (whole row groups) whose rows fit in
+ * memory, and each chunk takes one more pass over the sources, which puts
+ * the rows that fall into it at their place, and goes out in order.  The
+ * sources are decoded 1 + (number of chunks) times, without temporary
+ * files: a group twice the memory limit costs three decodes, where a
+ * tuplesort that spills writes, reads and compares every row again.  Even
+ * when everything fits this beats keeping every decoded row group and
+ * gathering from them: decoding into one reused row group and writing each
+ * row as one record at its place touches far less memory.
+ *
+ * Memory: while sorting, the entries (twice, for the bucket sort, when
+ * that fits), the widths, each row's place and record offset; then the
+ * record offsets and one chunk.  The row maps (8 bytes per source row) are
+ * held all along.
  */
 bool
 KernelSortInPasses(GroupRun *gs)
@@ -519,42 +586,77 @@ KernelSortInPasses(GroupRun *gs)
 	TupleDesc	desc = RelationGetDescr(gs->rel);
 	int			natts = desc->natts;
 	int64		live = gs->group->rows - gs->group->deleted;
+	int64		first = gs->out.next_row;
 	Size		limit = (Size) maintenance_work_mem * 1024;
-	Size		perrow = natts * (sizeof(Datum) + sizeof(bool)) + 3 * sizeof(int64);
+	Size		fixed = RecordFixedSize(natts);
+	Size		maps = (Size) gs->group->rows * sizeof(int64);
+	Size		offsize;
+	Size		sortsize;
 	Size		budget;
+	char	   *region;
+	char	   *work;
 	MemoryContext cxt;
 	MemoryContext old;
 	bool		shortkeys;
 	Size		entrysize;
 	SortEntry  *entries = NULL;
 	ShortSortEntry *shorts = NULL;
+	ShortSortEntry *spare = NULL;
 	uint32	   *widths;
 	int64	   *pos;
+	int64	   *offs;
 	int64	   *bounds;
+	Size		chunkmax = 0;
+	char	   *buf;
+	int			slice = compact_row_group_size;
+	Datum	  **values;
+	bool	  **isnull;
+	int64	   *order;
+	int64	   *newrows;
 	int			nchunks = 0;
 	int64		n = 0;
+	int64		ngroups;
+	bool		too_wide = false;
 	KeyBuilder	kb;
 
 	if (live == 0 || !KeyBuilderInit(&kb, gs))
 		return false;
 	shortkeys = kb.nwords <= SHORT_KEY_WORDS;
 	entrysize = shortkeys ? sizeof(ShortSortEntry) : sizeof(SortEntry);
-	/*
-	 * The keys, and then each row's place, must fit with room for chunks;
-	 * the row maps (8 bytes per source row) are held all along.
-	 */
-	if ((Size) live * (entrysize + sizeof(uint32)) > limit / 2 ||
-		(Size) (live + gs->group->rows) * sizeof(int64) +
-		(Size) compact_row_group_size * perrow * 2 > limit / 2)
+	offsize = (Size) live * sizeof(int64);
+	sortsize = (Size) live * (entrysize + sizeof(uint32) + sizeof(int64));
+	if (maps + offsize + sortsize > limit ||
+		maps + offsize + (Size) slice * (fixed + 64) * 2 > limit)
 		return false;
+	if (shortkeys && maps + offsize + sortsize + (Size) live * entrysize <= limit)
+		sortsize += (Size) live * entrysize;	/* room for the bucket sort */
+	budget = limit - maps - offsize;
 
+	/*
+	 * One allocation for every phase: the record offsets, then the sort's
+	 * arrays, whose place one chunk of records takes afterwards.  Fresh
+	 * memory is expensive (the kernel zeroes it; on a virtual machine the
+	 * host may have to back it too), so the chunk reuses what the sort
+	 * touched; what is never touched costs nothing.
+	 */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "compact sort in passes",
 								ALLOCSET_DEFAULT_SIZES);
+	region = CompactAllocLarge(cxt, offsize + Max(sortsize + MAXIMUM_ALIGNOF, budget));
+	offs = (int64 *) region;
+	work = region + offsize;
 	if (shortkeys)
-		shorts = CompactAllocLarge(cxt, entrysize * live);
+	{
+		shorts = (ShortSortEntry *) work;
+		if (sortsize > (Size) live * (entrysize + sizeof(uint32) + sizeof(int64)))
+			spare = shorts + live;
+		widths = (uint32 *) (work + (spare ? 2 : 1) * (Size) live * entrysize);
+	}
 	else
-		entries = CompactAllocLarge(cxt, entrysize * live);
-	widths = CompactAllocLarge(cxt, sizeof(uint32) * live);
+	{
+		entries = (SortEntry *) work;
+		widths = (uint32 *) (work + (Size) live * entrysize);
+	}
+	pos = (int64 *) MAXALIGN(widths + live);
 
 	/* pass 1: keys and widths */
 	for (int s = 0; s < gs->nsources; s++)
@@ -570,12 +672,15 @@ KernelSortInPasses(GroupRun *gs)
 			GroupSourceDecode(&src);
 			for (int r = 0; r < src.rows; r++, offset++)
 			{
+				Size		width;
+
 				if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
 					continue;
 				if (n >= live)
 					elog(ERROR, "compaction found more than " INT64_FORMAT " live rows", live);
 				if (shortkeys)
 				{
+					shorts[n].k[1] = 0;
 					KeyBuild(&kb, src.values, src.isnull, r, shorts[n].k);
 					shorts[n].row = n;
 				}
@@ -584,7 +689,10 @@ KernelSortInPasses(GroupRun *gs)
 					KeyBuild(&kb, src.values, src.isnull, r, entries[n].k);
 					entries[n].row = n;
 				}
-				widths[n] = (uint32) Min(RowWidth(desc, src.values, src.isnull, r), PG_UINT32_MAX);
+				width = fixed + RowWidth(desc, src.values, src.isnull, r);
+				if (width > PG_UINT32_MAX)
+					too_wide = true;
+				widths[n] = (uint32) width;
 				n++;
 			}
 		}
@@ -593,148 +701,201 @@ KernelSortInPasses(GroupRun *gs)
 	if (n != live)
 		elog(ERROR, "compaction decoded " INT64_FORMAT " rows instead of " INT64_FORMAT,
 			 n, live);
+	if (too_wide)
+	{
+		MemoryContextDelete(cxt);
+		return false;			/* a row of 4 GB: tuplesort */
+	}
 	if (shortkeys)
-		sort_short_entries(shorts, n, &kb.nwords);
+		shorts = SortShortEntries(shorts, spare, n);
 	else
 		sort_entries(entries, n, &kb.nwords);
 
-	/* chunks of whole row groups whose rows fit what is left of the limit */
-	budget = limit - (Size) (n + gs->group->rows) * sizeof(int64);
-	bounds = CompactAllocLarge(cxt, sizeof(int64) * (n / compact_row_group_size + 2));
+	/*
+	 * Chunks of whole output row groups whose records fit what is left of
+	 * the limit (at least one row group each); each row's place, and the
+	 * offset of its record in its chunk (offs, in source order: the passes
+	 * read it in order and write only the record at random).
+	 */
+	ngroups = (n + slice - 1) / slice;
+	bounds = palloc(sizeof(int64) * (ngroups + 1));
 	bounds[nchunks++] = 0;
 	{
 		Size		used = 0;
 
-		for (int64 j = 0; j < n; j++)
+		for (int64 g = 0; g < ngroups; g++)
 		{
-			if (j > bounds[nchunks - 1] && j % compact_row_group_size == 0 &&
-				used + (Size) compact_row_group_size * perrow > budget)
+			int64		lo = g * slice;
+			int64		hi = Min(lo + slice, n);
+			Size		bytes = 0;
+
+			for (int64 j = lo; j < hi; j++)
+				bytes += widths[shortkeys ? shorts[j].row : entries[j].row];
+			if (used > 0 && used + bytes > budget)
 			{
-				bounds[nchunks++] = j;
+				chunkmax = Max(chunkmax, used);
+				bounds[nchunks++] = lo;
 				used = 0;
 			}
-			used += perrow + widths[shortkeys ? shorts[j].row : entries[j].row];
+			for (int64 j = lo; j < hi; j++)
+			{
+				int64		row = shortkeys ? shorts[j].row : entries[j].row;
+
+				pos[row] = j;
+				offs[row] = used;
+				used += widths[row];
+			}
 		}
+		chunkmax = Max(chunkmax, used);
 	}
 	bounds[nchunks] = n;
 	elog(DEBUG1, "compact: sorting " INT64_FORMAT " rows in %d passes over the sources",
 		 n, nchunks + 1);
-	pfree(widths);
-	pos = CompactAllocLarge(cxt, sizeof(int64) * n);
-	for (int64 j = 0; j < n; j++)
-		pos[shortkeys ? shorts[j].row : entries[j].row] = j;
-	pfree(shortkeys ? (void *) shorts : (void *) entries);
 
-	/* one more pass per chunk */
+	/* the row maps: the new row number of every live source row */
+	n = 0;
+	for (int s = 0; s < gs->nsources; s++)
+	{
+		for (int64 offset = 0; offset < gs->sources[s]->row_count; offset++)
+		{
+			if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
+				gs->maps[s][offset] = -1;
+			else
+				gs->maps[s][offset] = first + pos[n++];
+		}
+	}
+
+	/* one chunk's records, then one output row group turned into columns */
+	buf = work;
+	if (chunkmax > Max(sortsize + MAXIMUM_ALIGNOF, budget))
+		buf = CompactAllocLarge(cxt, chunkmax); /* one row group over the limit */
+	old = MemoryContextSwitchTo(cxt);
+	values = palloc(sizeof(Datum *) * Max(natts, 1));
+	isnull = palloc(sizeof(bool *) * Max(natts, 1));
+	for (int a = 0; a < natts; a++)
+	{
+		values[a] = palloc(sizeof(Datum) * slice);
+		isnull[a] = palloc(sizeof(bool) * slice);
+	}
+	order = palloc(sizeof(int64) * slice);
+	newrows = palloc(sizeof(int64) * slice);
+	for (int k = 0; k < slice; k++)
+		order[k] = k;
+	MemoryContextSwitchTo(old);
+
 	for (int c = 0; c < nchunks; c++)
 	{
-		int64		lo = bounds[c];
-		int64		count = bounds[c + 1] - lo;
-		MemoryContext chunkcxt = AllocSetContextCreate(cxt, "compact sort chunk",
-													   ALLOCSET_DEFAULT_SIZES);
-		PassArena	arena = {chunkcxt, NULL, 0, 0};
-		int			slice = compact_row_group_size;
-		Datum	   *rowvals;	/* row-major: a row's values share cache lines */
-		bool	   *rownulls;
-		int64	   *oldrows;
-		Datum	  **values;		/* one output row group, column by column */
-		bool	  **isnull;
-		int64	   *order;
-		int64	   *newrows;
-		int64		i = 0;
+		int64		lo = first + bounds[c];
+		int64		hi = first + bounds[c + 1];
+		char	   *rec;
 
-		old = MemoryContextSwitchTo(chunkcxt);
-		rowvals = CompactAllocLarge(chunkcxt, sizeof(Datum) * Max(natts, 1) * count);
-		rownulls = CompactAllocLarge(chunkcxt, sizeof(bool) * Max(natts, 1) * count);
-		oldrows = CompactAllocLarge(chunkcxt, sizeof(int64) * count);
-		values = palloc(sizeof(Datum *) * Max(natts, 1));
-		isnull = palloc(sizeof(bool *) * Max(natts, 1));
-		for (int a = 0; a < natts; a++)
-		{
-			values[a] = palloc(sizeof(Datum) * slice);
-			isnull[a] = palloc(sizeof(bool) * slice);
-		}
-		order = palloc(sizeof(int64) * slice);
-		newrows = palloc(sizeof(int64) * slice);
-		for (int k = 0; k < slice; k++)
-			order[k] = k;
-		MemoryContextSwitchTo(old);
+		int64		i = 0;		/* live rows before this one */
 
 		for (int s = 0; s < gs->nsources; s++)
 		{
+			const int64 *map = gs->maps[s];
 			GroupSource src;
 			int64		offset = 0;
 
-			old = MemoryContextSwitchTo(chunkcxt);
+			old = MemoryContextSwitchTo(cxt);
 			GroupSourceOpen(&src, gs->rel, gs->sources[s]);
 			MemoryContextSwitchTo(old);
 			while (GroupSourceNextRowGroup(&src))
 			{
-				int64		first = i;
-				int64		first_offset = offset;
 				bool		wanted = false;
+				int64		nlive = 0;
 
 				/* decode only row groups with rows of this chunk */
-				for (int r = 0; r < src.rows; r++, offset++)
+				for (int r = 0; r < src.rows; r++)
 				{
-					if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
-						continue;
-					if (pos[i] >= lo && pos[i] < lo + count)
-						wanted = true;
-					i++;
+					int64		j = map[offset + r];
+
+					nlive += j >= 0;
+					wanted |= j >= lo && j < hi;
 				}
 				if (!wanted)
+				{
+					offset += src.rows;
+					i += nlive;
 					continue;
+				}
 				GroupSourceDecode(&src);
-				i = first;
-				offset = first_offset;
 				for (int r = 0; r < src.rows; r++, offset++)
 				{
-					int64		j;
+					int64		j = map[offset];
+					char	   *rec;
+					Datum	   *rv;
+					bool	   *rn;
+					char	   *p;
 
-					if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
-						continue;
-					j = pos[i++] - lo;
-					if (j < 0 || j >= count)
-						continue;
+					if (j < 0)
+						continue;	/* deleted */
+					i++;
+					if (j < lo || j >= hi)
+						continue;	/* another chunk's */
+					/* the writes land at random: ask for lines ahead */
+					if (i + PREFETCH_ROWS < n)
+						PrefetchForWrite(buf + offs[i + PREFETCH_ROWS]);
+					rec = buf + offs[i - 1];
+					rv = (Datum *) rec;
+					rn = (bool *) (rec + sizeof(Datum) * natts);
+					p = rec + fixed;
 					for (int a = 0; a < natts; a++)
 					{
 						Form_pg_attribute att = TupleDescAttr(desc, a);
 						bool		null = src.isnull[a][r];
+						Datum		v = src.values[a][r];
+						Size		len;
 
-						rownulls[j * natts + a] = null;
-						rowvals[j * natts + a] = att->attbyval || null ? src.values[a][r] :
-							PassArenaCopy(&arena, att, src.values[a][r]);
+						rn[a] = null;
+						if (att->attbyval || null)
+						{
+							rv[a] = v;
+							continue;
+						}
+						len = att->attlen > 0 ? att->attlen :
+							att->attlen == -1 ? VARSIZE_ANY(DatumGetPointer(v)) :
+							strlen(DatumGetCString(v)) + 1;
+						memcpy(p, DatumGetPointer(v), len);
+						rv[a] = PointerGetDatum(p);
+						p += MAXALIGN(len);
 					}
-					oldrows[j] = gs->sources[s]->first_row + offset;
 				}
 			}
 			GroupSourceClose(&src);
 		}
 
 		/* out one row group at a time, turned into columns again */
-		for (int64 start = 0; start < count; start += slice)
+		rec = buf;
+		for (int64 start = bounds[c]; start < bounds[c + 1]; start += slice)
 		{
-			int			k = (int) Min(slice, count - start);
+			int			k = (int) Min(slice, bounds[c + 1] - start);
 
-			for (int a = 0; a < natts; a++)
-				for (int r = 0; r < k; r++)
-				{
-					values[a][r] = rowvals[(start + r) * natts + a];
-					isnull[a][r] = rownulls[(start + r) * natts + a];
-				}
-			GroupOutputAddGathered(&gs->out, values, isnull, order, k, newrows, false);
 			for (int r = 0; r < k; r++)
 			{
-				int64		offset;
-				int			s = GroupSourceOfRow(gs, oldrows[start + r], &offset);
+				const Datum *rv = (const Datum *) rec;
+				const bool *rn = (const bool *) (rec + sizeof(Datum) * natts);
 
-				gs->maps[s][offset] = newrows[r];
+				rec += fixed;
+				for (int a = 0; a < natts; a++)
+				{
+					Form_pg_attribute att = TupleDescAttr(desc, a);
+
+					values[a][r] = rv[a];
+					isnull[a][r] = rn[a];
+					if (!att->attbyval && !rn[a])
+						rec += MAXALIGN(att->attlen > 0 ? att->attlen :
+										att->attlen == -1 ? VARSIZE_ANY(DatumGetPointer(rv[a])) :
+										strlen(DatumGetCString(rv[a])) + 1);
+				}
 			}
+			GroupOutputAddGathered(&gs->out, values, isnull, order, k, newrows, false);
+			if (newrows[0] != first + start)
+				elog(ERROR, "compaction wrote row " INT64_FORMAT " as " INT64_FORMAT,
+					 first + start, newrows[0]);
 		}
 		/* the buffered rows point into this chunk: write them out first */
 		GroupOutputFlushRowGroup(&gs->out);
-		MemoryContextDelete(chunkcxt);
 	}
 	MemoryContextDelete(cxt);
 	return true;

@@ -282,8 +282,10 @@ OpenToLog(const char *path, int *fd)
  * Claim the next WAL chunk of the open fragment (id, xid, path) that the
  * worker has written and nobody has claimed, and log it, reading it back
  * through *fd (opened at first use).  False if there is none.  Both
- * processes log chunks: the backend whenever it would wait, the worker when
- * the backend falls behind, so that neither idles while the other logs.
+ * processes log chunks, each when it would otherwise wait (the backend for
+ * room in the queue or the worker's answer, the worker for the next
+ * message), and the worker also when two chunks are waiting, so that
+ * neither idles while the other logs.
  * Chunks may reach WAL out of order; redo writes each at its offset.
  */
 static bool
@@ -457,7 +459,6 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 	}
 	Assert(p == pw->buf + size);
 	Send(pw, pw->buf, size);
-	LogWritten(pw);
 }
 
 /* A row group of a source fragment, copied as it is. */
@@ -476,7 +477,6 @@ ParallelWriterCopyRowGroup(ParallelWriter *pw, FragmentReader *reader, int rowgr
 	msg->arg = rowgroup;
 	memcpy(buf + PW_HEADER_SIZE, path, len);
 	Send(pw, buf, PW_HEADER_SIZE + len);
-	LogWritten(pw);
 }
 
 /*
@@ -664,8 +664,17 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 		Size		len;
 		void	   *data;
 		WriterMessage msg;
+		shm_mq_result res = shm_mq_receive(in, &len, &data, true);
 
-		if (shm_mq_receive(in, &len, &data, false) != SHM_MQ_SUCCESS)
+		/* nothing to write: log what is written before waiting */
+		if (res == SHM_MQ_WOULD_BLOCK)
+		{
+			if (writer != NULL && XLogIsNeeded())
+				while (LogNextChunk(shared, fragment_id, file_xid, path, &fd))
+					CHECK_FOR_INTERRUPTS();
+			res = shm_mq_receive(in, &len, &data, false);
+		}
+		if (res != SHM_MQ_SUCCESS)
 			ereport(ERROR,
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),
 					 errmsg("parallel compaction leader has gone away")));
