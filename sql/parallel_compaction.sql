@@ -112,6 +112,19 @@ SET compact.min_parallel_compaction_size = 0;
 VACUUM pw_p;
 SELECT * FROM pw_check();
 SELECT count(*) > 1 AS several_fragments FROM compact.fragments WHERE relation = 'pw_p'::regclass;
+-- a sort into several fragments: its row groups go to the worker as the
+-- kernel's records until a fragment ends inside one, then as columns
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM (COMPACT, ORDER_BY 'amount DESC, id') pw_s;
+SET compact.min_parallel_compaction_size = 0;
+VACUUM (COMPACT, ORDER_BY 'amount DESC, id') pw_p;
+SELECT * FROM pw_check();
+SELECT count(*) > 1 AS several_fragments FROM compact.fragments WHERE relation = 'pw_p'::regclass;
+SELECT (SELECT array_agg(id ORDER BY ctid) FROM pw_p) =
+	   (SELECT array_agg(id ORDER BY amount DESC, id) FROM pw_p) AS sorted;
+SELECT pw_index_agrees('SELECT * FROM pw_p WHERE id BETWEEN 1000 AND 3000') AS btree,
+	   pw_index_agrees($$SELECT * FROM pw_p WHERE lower(name) = 'name 17'$$) AS expression,
+	   pw_index_agrees('SELECT * FROM pw_p WHERE flag AND grp = 5') AS partial;
 
 -- whole row groups copied as they are (no deleted rows): the worker copies
 -- them from the old files

@@ -313,6 +313,56 @@ GroupOutputAddGathered(GroupOutput *out, Datum **values, bool **isnull,
 	}
 }
 
+/*
+ * Append n rows kept as records (see RowRecordFixedSize), len bytes from
+ * records, as one row group that the parallel writer turns into columns
+ * itself: the backend does not copy them again.  False, with nothing
+ * appended, when they cannot go out that way: no parallel writer, rows
+ * already buffered, or the fragment ends among them.
+ */
+bool
+GroupOutputAddRecords(GroupOutput *out, const char *records, Size len, int n)
+{
+	if (out->pw == NULL || out->nbuf != 0 || n <= 0 || n > compact_row_group_size)
+		return false;
+	if (out->meta == NULL)
+		GroupOutputBeginFragment(out);
+	if (n > out->rows_per_fragment - out->fragment_rows)
+		return false;
+	if (out->indexes->count > 0)
+	{
+		const char *rec = records;
+		Size		fixed = RowRecordFixedSize(out->natts);
+		TupleDesc	desc = RelationGetDescr(out->rel);
+
+		for (int j = 0; j < n; j++)
+		{
+			Datum	   *values = (Datum *) rec;
+			bool	   *isnull = (bool *) (rec + sizeof(Datum) * out->natts);
+
+			GroupIndexesInsert(out->indexes, out->rel, out->next_row + j, values, isnull);
+			rec += fixed;
+			for (int a = 0; a < out->natts; a++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, a);
+
+				if (!att->attbyval && !isnull[a])
+					rec += MAXALIGN(att_addlength_datum(0, att->attlen, values[a]));
+			}
+		}
+		if (rec != records + len)
+			elog(ERROR, "records of %zu bytes hold %zu", len, (Size) (rec - records));
+	}
+	ParallelWriterAddRecords(out->pw, n, records, len);
+	CompactionNoteIO(0, (int64) (out->row_bytes * n));
+	out->next_row += n;
+	out->fragment_rows += n;
+	if (out->fragment_rows >= out->rows_per_fragment)
+		GroupOutputFinishFragment(out);
+	CHECK_FOR_INTERRUPTS();
+	return true;
+}
+
 /* Can the output take row groups of this fragment as they are? */
 bool
 GroupOutputCanCopy(GroupOutput *out, FragmentReader *reader)

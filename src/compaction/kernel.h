@@ -95,6 +95,19 @@ typedef struct GroupRun
 	GroupOutput		out;
 } GroupRun;
 
+/*
+ * A row as the sort kernel keeps it while it waits for its turn to go out,
+ * and as the parallel writer may receive it: its Datums (one per attribute
+ * of the table), its null flags (MAXALIGNed), then the bytes of its
+ * non-null by-reference values in attribute order, each MAXALIGNed.  The
+ * Datums of by-reference values point at those bytes.
+ */
+static inline Size
+RowRecordFixedSize(int natts)
+{
+	return sizeof(Datum) * natts + MAXALIGN(natts);
+}
+
 /* group_io.c */
 extern void GroupIndexesOpen(Relation rel, GroupIndexes *targets);
 extern void GroupIndexesClose(GroupIndexes *targets);
@@ -113,6 +126,8 @@ extern bool GroupOutputCanCopy(GroupOutput *out, FragmentReader *reader);
 extern int64 GroupOutputCopyRowGroup(GroupOutput *out, FragmentReader *reader,
 									 int rowgroup, int nrows, Datum **values,
 									 bool **isnull);
+extern bool GroupOutputAddRecords(GroupOutput *out, const char *records,
+								  Size len, int n);
 extern void GroupOutputFlushRowGroup(GroupOutput *out);
 extern void GroupOutputFinish(GroupOutput *out);
 extern void GroupSourceOpen(GroupSource *src, Relation rel,
@@ -132,6 +147,8 @@ extern void ParallelWriterBegin(ParallelWriter *pw, int64 fragment_id,
 								TransactionId file_xid);
 extern void ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows,
 									  Datum **values, bool **isnull);
+extern void ParallelWriterAddRecords(ParallelWriter *pw, int nrows,
+									 const char *records, Size len);
 extern void ParallelWriterCopyRowGroup(ParallelWriter *pw,
 									   FragmentReader *reader, int rowgroup);
 extern void ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info,

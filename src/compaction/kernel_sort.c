@@ -482,9 +482,10 @@ RowWidth(TupleDesc desc, Datum **values, bool **isnull, int r)
 
 /*
  * Sorts short entries: one pass puts them into up to 4096 buckets by the
- * top bits of their first differing key word less its minimum, stably, then
- * each bucket (a few thousand entries, in cache) gets a quicksort, instead of a quicksort whose first
- * levels go through all the entries in memory.  The order is the same (key
+ * top bits of their first differing key word less its minimum, stably,
+ * then each bucket (a few thousand entries, in cache) gets a quicksort,
+ * instead of a quicksort whose first levels go through all the entries in
+ * memory.  The order is the same (key
  * words, then row).  Needs a second array of the entries; without one, a
  * quicksort.  Returns the array that holds the sorted entries.
  */
@@ -552,16 +553,6 @@ SortShortEntries(ShortSortEntry *entries, ShortSortEntry *spare, int64 n)
 }
 
 /*
- * A row while it waits for its turn to go out: its Datums, its null flags
- * and the bytes of its by-reference values, in one piece.
- */
-static inline Size
-RecordFixedSize(int natts)
-{
-	return sizeof(Datum) * natts + MAXALIGN(natts);
-}
-
-/*
  * The sort in passes.  A first pass decodes the sources one row group at a
  * time and keeps only each live row's key and width; the keys are sorted
  * and each row's new row number goes into the group's row maps.  Then the
@@ -588,7 +579,7 @@ KernelSortInPasses(GroupRun *gs)
 	int64		live = gs->group->rows - gs->group->deleted;
 	int64		first = gs->out.next_row;
 	Size		limit = (Size) maintenance_work_mem * 1024;
-	Size		fixed = RecordFixedSize(natts);
+	Size		fixed = RowRecordFixedSize(natts);
 	Size		maps = (Size) gs->group->rows * sizeof(int64);
 	Size		offsize;
 	Size		sortsize;
@@ -606,6 +597,7 @@ KernelSortInPasses(GroupRun *gs)
 	int64	   *pos;
 	int64	   *offs;
 	int64	   *bounds;
+	Size	   *rgbytes;		/* bytes of the records of each output row group */
 	Size		chunkmax = 0;
 	char	   *buf;
 	int			slice = compact_row_group_size;
@@ -719,6 +711,7 @@ KernelSortInPasses(GroupRun *gs)
 	 */
 	ngroups = (n + slice - 1) / slice;
 	bounds = palloc(sizeof(int64) * (ngroups + 1));
+	rgbytes = palloc(sizeof(Size) * Max(ngroups, 1));
 	bounds[nchunks++] = 0;
 	{
 		Size		used = 0;
@@ -731,6 +724,7 @@ KernelSortInPasses(GroupRun *gs)
 
 			for (int64 j = lo; j < hi; j++)
 				bytes += widths[shortkeys ? shorts[j].row : entries[j].row];
+			rgbytes[g] = bytes;
 			if (used > 0 && used + bytes > budget)
 			{
 				chunkmax = Max(chunkmax, used);
@@ -865,12 +859,25 @@ KernelSortInPasses(GroupRun *gs)
 			GroupSourceClose(&src);
 		}
 
-		/* out one row group at a time, turned into columns again */
+		/*
+		 * Out one row group at a time: the records as they are to the
+		 * parallel writer, which turns them into columns, or turned into
+		 * columns here.
+		 */
 		rec = buf;
 		for (int64 start = bounds[c]; start < bounds[c + 1]; start += slice)
 		{
 			int			k = (int) Min(slice, bounds[c + 1] - start);
+			Size		bytes = rgbytes[start / slice];
 
+			if (GroupOutputAddRecords(&gs->out, rec, bytes, k))
+			{
+				rec += bytes;
+				if (gs->out.next_row != first + start + k)
+					elog(ERROR, "compaction wrote row " INT64_FORMAT " as " INT64_FORMAT,
+						 first + start + k, gs->out.next_row);
+				continue;
+			}
 			for (int r = 0; r < k; r++)
 			{
 				const Datum *rv = (const Datum *) rec;
@@ -884,9 +891,7 @@ KernelSortInPasses(GroupRun *gs)
 					values[a][r] = rv[a];
 					isnull[a][r] = rn[a];
 					if (!att->attbyval && !rn[a])
-						rec += MAXALIGN(att->attlen > 0 ? att->attlen :
-										att->attlen == -1 ? VARSIZE_ANY(DatumGetPointer(rv[a])) :
-										strlen(DatumGetCString(rv[a])) + 1);
+						rec += MAXALIGN(att_addlength_datum(0, att->attlen, rv[a]));
 				}
 			}
 			GroupOutputAddGathered(&gs->out, values, isnull, order, k, newrows, false);

@@ -9,10 +9,9 @@
  * The backend keeps the reading and hands the encoding and the file writes
  * to one parallel worker, and WAL-logs the file in 1 MB chunks as the
  * worker writes it (reading back what the worker has written, see
- * filewal.c; the worker logs a chunk too when the backend falls behind):
- * the two processes run at the same time, as the stages of a pipeline,
- * with about the same work each.  The files are byte for byte those the backend would
- * have written itself, since the worker runs the same fragment writer on
+ * filewal.c; each process logs chunks when it would otherwise wait): the
+ * two processes run at the same time, as the stages of a pipeline.  The
+ * files are byte for byte those the backend would have written itself, since the worker runs the same fragment writer on
  * the same row groups.
  *
  * The backend sends, over a shm_mq:
@@ -20,6 +19,8 @@
  *		 by the backend, which keeps the metapage and the catalog);
  *	 'R' a row group: per column the null flags, then the values (by-value
  *		 ones as Datums, by-reference ones as their bytes, each MAXALIGNed);
+ *	 'W' a row group as the sort kernel's records (RowRecordFixedSize), sent
+ *		 as they are: the worker turns them into columns;
  *	 'C' copy a row group of a source fragment as it is (the merge's path);
  *	 'F' finish the fragment: the worker writes the footer, fsyncs the file
  *		 and answers with its size, row groups and statistics; the backend
@@ -249,13 +250,16 @@ WorkerGone(ParallelWriter *pw)
 			 errmsg("parallel compaction writer exited unexpectedly")));
 }
 
-/* Send a message, WAL-logging the file meanwhile if the queue is full. */
+/*
+ * Send a message made of iovcnt pieces, WAL-logging the file meanwhile if
+ * the queue is full.
+ */
 static void
-Send(ParallelWriter *pw, const void *data, Size len)
+SendV(ParallelWriter *pw, shm_mq_iovec *iov, int iovcnt)
 {
 	for (;;)
 	{
-		shm_mq_result res = shm_mq_send(pw->to_worker, len, data, true, true);
+		shm_mq_result res = shm_mq_sendv(pw->to_worker, iov, iovcnt, true, true);
 
 		if (res == SHM_MQ_SUCCESS)
 			return;
@@ -263,6 +267,14 @@ Send(ParallelWriter *pw, const void *data, Size len)
 			WorkerGone(pw);
 		LogOrWait(pw);
 	}
+}
+
+static void
+Send(ParallelWriter *pw, const void *data, Size len)
+{
+	shm_mq_iovec iov = {data, len};
+
+	SendV(pw, &iov, 1);
 }
 
 /* Open the fragment being written to read it back for WAL, once. */
@@ -461,6 +473,27 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 	Send(pw, pw->buf, size);
 }
 
+/*
+ * A row group of rows kept as records (see RowRecordFixedSize): sent as
+ * they are, the worker turns them into columns.
+ */
+void
+ParallelWriterAddRecords(ParallelWriter *pw, int nrows, const char *records, Size len)
+{
+	char		header[PW_HEADER_SIZE];
+	WriterMessage *msg = (WriterMessage *) header;
+	shm_mq_iovec iov[2];
+
+	memset(header, 0, PW_HEADER_SIZE);
+	msg->kind = 'W';
+	msg->arg = nrows;
+	iov[0].data = header;
+	iov[0].len = PW_HEADER_SIZE;
+	iov[1].data = records;
+	iov[1].len = len;
+	SendV(pw, iov, 2);
+}
+
 /* A row group of a source fragment, copied as it is. */
 void
 ParallelWriterCopyRowGroup(ParallelWriter *pw, FragmentReader *reader, int rowgroup)
@@ -593,6 +626,53 @@ ReadRowGroup(const char *data, Size len, int ncols, const FragmentColumn *cols,
 }
 
 /*
+ * The rows of a 'W' message, records (see RowRecordFixedSize), as columns:
+ * the by-reference values point into the message.
+ */
+static void
+ReadRecords(const char *data, Size len, TupleDesc desc, const int *column_of,
+			int nrows, Datum **values, bool **isnull)
+{
+	const char *p = data + PW_HEADER_SIZE;
+	const char *end = data + len;
+	int			natts = desc->natts;
+	Size		fixed = RowRecordFixedSize(natts);
+
+	for (int r = 0; r < nrows; r++)
+	{
+		const Datum *rv = (const Datum *) p;
+		const bool *rn = (const bool *) (p + sizeof(Datum) * natts);
+
+		if (p + fixed > end)
+			elog(ERROR, "truncated records message");
+		p += fixed;
+		for (int a = 0; a < natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+			int			c = column_of[a];
+			Datum		v = rv[a];
+
+			if (!att->attbyval && !rn[a])
+			{
+				if (p + (att->attlen > 0 ? att->attlen : 1) > end)
+					elog(ERROR, "truncated records message");
+				v = PointerGetDatum(p);
+				p += MAXALIGN(ValueLength(att->attlen, (Pointer) p));
+				if (p > end)
+					elog(ERROR, "truncated records message");
+			}
+			if (c >= 0)
+			{
+				values[c][r] = rn[a] ? (Datum) 0 : v;
+				isnull[c][r] = rn[a];
+			}
+		}
+	}
+	if (p != end)
+		elog(ERROR, "records message of %zu bytes holds %zu", len, (Size) (p - data));
+}
+
+/*
  * Tell the leader how much of the file is written, and wake it when that
  * is another WAL chunk's worth, which it will log.  If it is two chunks or
  * more behind, log one ourselves.
@@ -625,6 +705,7 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 	Relation	rel;
 	FragmentColumn *cols;
 	int			ncols;
+	int		   *column_of;		/* per attribute: its column, or -1 */
 	Datum	  **values;
 	bool	  **isnull;
 	MemoryContext fragcxt;
@@ -649,10 +730,14 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 								  true, &ncols);
 	if (ncols != shared->ncols || rel->rd_node.relNode != shared->relnode)
 		elog(ERROR, "parallel compaction writer sees another table than its leader");
+	column_of = palloc(sizeof(int) * Max(RelationGetDescr(rel)->natts, 1));
+	for (int a = 0; a < RelationGetDescr(rel)->natts; a++)
+		column_of[a] = -1;
 	values = palloc(sizeof(Datum *) * Max(ncols, 1));
 	isnull = palloc(sizeof(bool *) * Max(ncols, 1));
 	for (int c = 0; c < ncols; c++)
 	{
+		column_of[cols[c].attnum - 1] = c;
 		values[c] = palloc(sizeof(Datum) * compact_row_group_size);
 		isnull[c] = palloc(sizeof(bool) * compact_row_group_size);
 	}
@@ -706,6 +791,15 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 			if (msg.arg <= 0 || msg.arg > compact_row_group_size)
 				elog(ERROR, "invalid row group of %d rows", msg.arg);
 			ReadRowGroup(data, len, ncols, cols, msg.arg, values, isnull);
+			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
+			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
+		}
+		else if (msg.kind == 'W')
+		{
+			if (msg.arg <= 0 || msg.arg > compact_row_group_size)
+				elog(ERROR, "invalid row group of %d rows", msg.arg);
+			ReadRecords(data, len, RelationGetDescr(rel), column_of, msg.arg,
+						values, isnull);
 			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
 			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
 		}
