@@ -558,6 +558,8 @@ GroupSourceDecode(GroupSource *src)
 	{
 		src->values[a] = palloc(sizeof(Datum) * src->rows);
 		src->isnull[a] = palloc(sizeof(bool) * src->rows);
+		if (src->only != NULL && !src->only[a])
+			continue;			/* not needed: left undefined */
 		if (src->column_of[a] >= 0)
 			FragmentReaderReadColumn(src->reader, src->rowgroup, src->column_of[a],
 									 src->values[a], src->isnull[a]);

@@ -77,6 +77,7 @@ typedef struct GroupSource
 	int			rows;
 	bool		decoded;		/* values/isnull hold the row group */
 	bool		keep;			/* keep every row group's values, not just the last */
+	const bool *only;			/* per attribute: decode it? (NULL: all) */
 	int64		rowgroup_bytes; /* average bytes of a row group */
 	MemoryContext cxt;
 } GroupSource;

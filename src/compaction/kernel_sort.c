@@ -609,6 +609,7 @@ KernelSortInPasses(GroupRun *gs)
 	int64		n = 0;
 	int64		ngroups;
 	bool		too_wide = false;
+	bool	   *needed;
 	KeyBuilder	kb;
 
 	if (live == 0 || !KeyBuilderInit(&kb, gs))
@@ -650,7 +651,15 @@ KernelSortInPasses(GroupRun *gs)
 	}
 	pos = (int64 *) MAXALIGN(widths + live);
 
-	/* pass 1: keys and widths */
+	/*
+	 * pass 1: keys and widths, from the key columns and those of variable
+	 * width only
+	 */
+	needed = MemoryContextAllocZero(cxt, sizeof(bool) * Max(natts, 1));
+	for (int a = 0; a < natts; a++)
+		needed[a] = !TupleDescAttr(desc, a)->attbyval;
+	for (int k = 0; k < gs->request->nkeys; k++)
+		needed[gs->request->keys[k].attnum - 1] = true;
 	for (int s = 0; s < gs->nsources; s++)
 	{
 		GroupSource src;
@@ -659,6 +668,7 @@ KernelSortInPasses(GroupRun *gs)
 		old = MemoryContextSwitchTo(cxt);
 		GroupSourceOpen(&src, gs->rel, gs->sources[s]);
 		MemoryContextSwitchTo(old);
+		src.only = needed;
 		while (GroupSourceNextRowGroup(&src))
 		{
 			GroupSourceDecode(&src);

@@ -48,6 +48,9 @@
 
 /* flush the write buffer once it holds this much */
 #define WRITE_BUFFER_BYTES		(1024 * 1024)
+
+/* written bytes the kernel is asked to write back at a time */
+#define WRITEBACK_BYTES			(4 * 1024 * 1024)
 /* column chunks of a merge at least this big are copied by the kernel */
 #define COPY_RANGE_MIN_BYTES	(64 * 1024)
 
@@ -96,6 +99,7 @@ struct FragmentWriter
 	int32		nrowgroups;
 	uint64		offset;			/* end of the file, buffered bytes included */
 	uint64		flushed;		/* bytes already written to the file */
+	uint64		written_back;	/* of which the kernel was asked to write back */
 	EncodeBuffer wbuf;			/* bytes not yet written */
 	EncodeBuffer rgmeta;		/* footer entries of the row groups so far */
 	bool		no_copy_range;	/* copy_file_range failed: write instead */
@@ -286,6 +290,24 @@ WriteFully(FragmentWriter *writer, const char *data, size_t len,
 	}
 }
 
+/*
+ * Ask the kernel to start writing back what is written, every few MB, so
+ * that the fsync at the end (before the commit) has little left to wait
+ * for, as PostgreSQL's checkpointer does (checkpoint_flush_after).  The
+ * pages stay cached: the WAL-logging that reads them back still finds them.
+ */
+static void
+StartWriteback(FragmentWriter *writer)
+{
+	uint64		len = writer->flushed - writer->written_back;
+
+	if (len < WRITEBACK_BYTES)
+		return;
+	FileWriteback(writer->file, (off_t) writer->written_back, (off_t) len,
+				  WAIT_EVENT_DATA_FILE_FLUSH);
+	writer->written_back = writer->flushed;
+}
+
 static void
 FlushWrites(FragmentWriter *writer)
 {
@@ -295,6 +317,7 @@ FlushWrites(FragmentWriter *writer)
 	writer->flushed += writer->wbuf.len;
 	writer->wbuf.len = 0;
 	Assert(writer->flushed == writer->offset);
+	StartWriteback(writer);
 }
 
 /*
@@ -309,6 +332,7 @@ AppendBytes(FragmentWriter *writer, const void *data, size_t len)
 		WriteFully(writer, data, len, writer->flushed);
 		writer->flushed += len;
 		writer->offset += len;
+		StartWriteback(writer);
 		return;
 	}
 	EncodeBufferAppend(&writer->wbuf, data, len);
@@ -362,6 +386,7 @@ AppendFileRange(FragmentWriter *writer, int src, uint64 offset,
 		}
 		writer->flushed += done;
 		writer->offset += done;
+		StartWriteback(writer);
 		data += done;
 		len -= done;
 		if (len == 0)
