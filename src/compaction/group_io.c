@@ -44,6 +44,9 @@
 #include "format/rowmap.h"
 #include "tableam/tableam.h"
 
+/* the blocks that copies of by-reference values go into */
+#define COPY_BLOCK_BYTES	(1024 * 1024)
+
 void
 GroupIndexesOpen(Relation rel, GroupIndexes *targets)
 {
@@ -121,6 +124,32 @@ GroupIndexesInsert(GroupIndexes *targets, Relation rel, int64 rownum,
 	ResetExprContext(econtext);
 }
 
+/*
+ * A copy of a by-reference value for the row group being filled.  The
+ * copies go one after another into blocks of bufcxt, freed together when
+ * the row group is written: no allocation per value.
+ */
+static Datum
+GroupOutputCopyValue(GroupOutput *out, Datum value, int16 typlen)
+{
+	Size		len = typlen > 0 ? typlen :
+		typlen == -1 ? VARSIZE_ANY(DatumGetPointer(value)) :
+		strlen(DatumGetCString(value)) + 1;
+	Size		need = MAXALIGN(len);
+	char	   *dst;
+
+	if (out->copies == NULL || out->copies_used + need > out->copies_size)
+	{
+		out->copies_size = Max(need, COPY_BLOCK_BYTES);
+		out->copies = MemoryContextAllocHuge(out->bufcxt, out->copies_size);
+		out->copies_used = 0;
+	}
+	dst = out->copies + out->copies_used;
+	memcpy(dst, DatumGetPointer(value), len);
+	out->copies_used += need;
+	return PointerGetDatum(dst);
+}
+
 void
 GroupOutputFlushRowGroup(GroupOutput *out)
 {
@@ -133,6 +162,7 @@ GroupOutputFlushRowGroup(GroupOutput *out)
 	CompactionNoteIO(0, (int64) (out->row_bytes * out->nbuf));
 	out->nbuf = 0;
 	MemoryContextReset(out->bufcxt);
+	out->copies = NULL;
 }
 
 static void
@@ -198,13 +228,11 @@ int64
 GroupOutputAddRow(GroupOutput *out, Datum *values, bool *isnull)
 {
 	int64		rownum;
-	MemoryContext old;
 
 	if (out->meta == NULL)
 		GroupOutputBeginFragment(out);
 	rownum = out->next_row++;
 
-	old = MemoryContextSwitchTo(out->bufcxt);
 	for (int c = 0; c < out->ncols; c++)
 	{
 		const FragmentColumn *col = &out->cols[c];
@@ -213,9 +241,8 @@ GroupOutputAddRow(GroupOutput *out, Datum *values, bool *isnull)
 		out->isnull[c][out->nbuf] = isnull[a];
 		out->values[c][out->nbuf] = isnull[a] ? (Datum) 0 :
 			(col->typbyval ? values[a] :
-			 datumCopy(values[a], false, col->typlen));
+			 GroupOutputCopyValue(out, values[a], col->typlen));
 	}
-	MemoryContextSwitchTo(old);
 
 	if (out->indexes->count > 0)
 		GroupIndexesInsert(out->indexes, out->rel, rownum, values, isnull);
@@ -263,7 +290,6 @@ GroupOutputAddGathered(GroupOutput *out, Datum **values, bool **isnull,
 
 			if (copy && !out->cols[c].typbyval)
 			{
-				MemoryContext old = MemoryContextSwitchTo(out->bufcxt);
 				int16		typlen = out->cols[c].typlen;
 
 				for (int j = 0; j < k; j++)
@@ -271,9 +297,8 @@ GroupOutputAddGathered(GroupOutput *out, Datum **values, bool **isnull,
 					int64		r = rows[done + j];
 
 					dstnull[j] = srcnull[r];
-					dst[j] = srcnull[r] ? (Datum) 0 : datumCopy(src[r], false, typlen);
+					dst[j] = srcnull[r] ? (Datum) 0 : GroupOutputCopyValue(out, src[r], typlen);
 				}
-				MemoryContextSwitchTo(old);
 				continue;
 			}
 			for (int j = 0; j < k; j++)

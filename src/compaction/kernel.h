@@ -55,6 +55,9 @@ typedef struct GroupOutput
 	bool	  **isnull;
 	int			nbuf;
 	MemoryContext bufcxt;
+	char	   *copies;			/* block of bufcxt the copies go into */
+	Size		copies_used;
+	Size		copies_size;
 
 	List	   *written;		/* FragmentMeta of finished fragments */
 	List	   *unrecorded;		/* of which not yet in the manifest */

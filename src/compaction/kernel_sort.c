@@ -619,11 +619,12 @@ KernelSortInPasses(GroupRun *gs)
 	offsize = (Size) live * sizeof(int64);
 	sortsize = (Size) live * (entrysize + sizeof(uint32) + sizeof(int64));
 	if (maps + offsize + sortsize > limit ||
-		maps + offsize + (Size) slice * (fixed + 64) * 2 > limit)
+		maps + offsize + limit / 20 + (Size) slice * (fixed + 64) * 2 > limit)
 		return false;
 	if (shortkeys && maps + offsize + sortsize + (Size) live * entrysize <= limit)
 		sortsize += (Size) live * entrysize;	/* room for the bucket sort */
-	budget = limit - maps - offsize;
+	/* a twentieth of the limit stays for decoding and the output's buffers */
+	budget = limit - maps - offsize - limit / 20;
 
 	/*
 	 * One allocation for every phase: the record offsets, then the sort's
