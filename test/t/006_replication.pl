@@ -71,6 +71,35 @@ $primary->safe_psql('tmpl', q{
 });
 $primary->safe_psql('postgres', 'CREATE DATABASE copy TEMPLATE tmpl');
 
+# fragments of several MB written by the parallel writer, WAL-logged in
+# 1 MB chunks by both processes (in any order): the standby replays the
+# same bytes
+$primary->safe_psql('postgres', q{
+	CREATE TABLE pw (id int, k int, v text) USING compact
+		WITH (compact_deleted_ratio = 0.2, auto_compact = false);
+	INSERT INTO pw SELECT g, g % 1000, md5(g::text) || md5((g * 3)::text)
+	  FROM generate_series(1, 150000) g;
+	INSERT INTO pw SELECT g, g % 1000, md5(g::text) || md5((g * 3)::text)
+	  FROM generate_series(150001, 300000) g;
+});
+my ($pw_rc, $pw_out, $pw_err) = $primary->psql('postgres', q{
+	SET compact.min_parallel_compaction_size = 0;
+	SET client_min_messages = debug1;
+	VACUUM (COMPACT, ORDER_BY 'k, id') pw;
+	DELETE FROM pw WHERE id % 4 = 0;
+	VACUUM pw;
+});
+is($pw_rc, 0, 'parallel compactions on the primary');
+my $pw_workers = () = $pw_err =~ /written by a parallel worker/g;
+is($pw_workers, 2, 'the sort and the deletion rewrite were written by a parallel worker');
+my $pw_files = q{SELECT count(*) || ' ' || md5(string_agg(f || ':' || md5(pg_read_binary_file(d || '/' || f)), ',' ORDER BY f))
+	FROM (SELECT format('pg_compact/%s/%s', (SELECT oid FROM pg_database WHERE datname = current_database()),
+						pg_relation_filenode('pw')) AS d) s, LATERAL pg_ls_dir(d) f};
+my $pw_check = q{SELECT count(*), sum(id), md5(string_agg(id || v, ',' ORDER BY id)) FROM pw};
+ok($primary->safe_psql('postgres',
+	"SELECT max(bytes) > 4 * 1024 * 1024 FROM compact.fragments WHERE relation = 'pw'::regclass") eq 't',
+	'the parallel writer wrote a fragment of several WAL chunks');
+
 my $check = q{SELECT count(*), sum(id), md5(string_agg(id || v, ',' ORDER BY id)) FROM t};
 my $expect = $primary->safe_psql('postgres', $check);
 $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
@@ -87,6 +116,11 @@ is($standby->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname 
 is($standby->safe_psql('copy', 'SELECT count(*), sum(id) FROM tt'),
 	$primary->safe_psql('copy', 'SELECT count(*), sum(id) FROM tt'),
 	'standby: database copied from a template');
+
+is($standby->safe_psql('postgres', $pw_check), $primary->safe_psql('postgres', $pw_check),
+	'standby: the rows of the parallel compactions');
+is($standby->safe_psql('postgres', $pw_files), $primary->safe_psql('postgres', $pw_files),
+	'standby: the parallel writer\'s files, byte for byte');
 
 # the same files on both sides
 my $files = q{SELECT string_agg(f, ',' ORDER BY f) FROM pg_ls_dir('pg_compact', false, false) d,
