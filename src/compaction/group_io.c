@@ -132,9 +132,7 @@ GroupIndexesInsert(GroupIndexes *targets, Relation rel, int64 rownum,
 static Datum
 GroupOutputCopyValue(GroupOutput *out, Datum value, int16 typlen)
 {
-	Size		len = typlen > 0 ? typlen :
-		typlen == -1 ? VARSIZE_ANY(DatumGetPointer(value)) :
-		strlen(DatumGetCString(value)) + 1;
+	Size		len = datumGetSize(value, false, typlen);
 	Size		need = MAXALIGN(len);
 	char	   *dst;
 
@@ -356,24 +354,14 @@ GroupOutputAddRecords(GroupOutput *out, const char *records, Size len, int n)
 		return false;
 	if (out->indexes->count > 0)
 	{
-		const char *rec = records;
-		Size		fixed = RowRecordFixedSize(out->natts);
-		TupleDesc	desc = RelationGetDescr(out->rel);
+		char	   *rec = (char *) records;
 
 		for (int j = 0; j < n; j++)
 		{
-			Datum	   *values = (Datum *) rec;
-			bool	   *isnull = (bool *) (rec + sizeof(Datum) * out->natts);
-
-			GroupIndexesInsert(out->indexes, out->rel, out->next_row + j, values, isnull);
-			rec += fixed;
-			for (int a = 0; a < out->natts; a++)
-			{
-				Form_pg_attribute att = TupleDescAttr(desc, a);
-
-				if (!att->attbyval && !isnull[a])
-					rec += MAXALIGN(att_addlength_datum(0, att->attlen, values[a]));
-			}
+			GroupIndexesInsert(out->indexes, out->rel, out->next_row + j,
+							   (Datum *) rec,
+							   (bool *) (rec + sizeof(Datum) * out->natts));
+			rec = RowRecordEnd(rec, RelationGetDescr(out->rel));
 		}
 		if (rec != records + len)
 			elog(ERROR, "records of %zu bytes hold %zu", len, (Size) (rec - records));

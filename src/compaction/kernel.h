@@ -14,6 +14,7 @@
 
 #include "access/genam.h"
 #include "nodes/execnodes.h"
+#include "utils/datum.h"
 
 #include "catalog/metadata.h"
 #include "compaction/compaction.h"
@@ -110,6 +111,24 @@ static inline Size
 RowRecordFixedSize(int natts)
 {
 	return sizeof(Datum) * natts + MAXALIGN(natts);
+}
+
+/* Where the record at rec ends (and the next one starts). */
+static inline char *
+RowRecordEnd(char *rec, TupleDesc desc)
+{
+	const Datum *values = (const Datum *) rec;
+	const bool *isnull = (const bool *) (rec + sizeof(Datum) * desc->natts);
+	char	   *end = rec + RowRecordFixedSize(desc->natts);
+
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (!att->attbyval && !isnull[a])
+			end += MAXALIGN(datumGetSize(values[a], false, att->attlen));
+	}
+	return end;
 }
 
 /* group_io.c */

@@ -473,9 +473,7 @@ RowWidth(TupleDesc desc, Datum **values, bool **isnull, int r)
 
 		if (att->attbyval || isnull[a][r])
 			continue;
-		width += MAXALIGN(att->attlen > 0 ? att->attlen :
-						  att->attlen == -1 ? VARSIZE_ANY(DatumGetPointer(values[a][r])) :
-						  strlen(DatumGetCString(values[a][r])) + 1);
+		width += MAXALIGN(datumGetSize(values[a][r], false, att->attlen));
 	}
 	return width;
 }
@@ -485,9 +483,9 @@ RowWidth(TupleDesc desc, Datum **values, bool **isnull, int r)
  * top bits of their first differing key word less its minimum, stably,
  * then each bucket (a few thousand entries, in cache) gets a quicksort,
  * instead of a quicksort whose first levels go through all the entries in
- * memory.  The order is the same (key
- * words, then row).  Needs a second array of the entries; without one, a
- * quicksort.  Returns the array that holds the sorted entries.
+ * memory.  The order is the same (key words, then row).  Needs a second
+ * array of the entries; without one, a quicksort.  Returns the array that
+ * holds the sorted entries.
  */
 #define BUCKET_BITS		12
 
@@ -858,9 +856,7 @@ KernelSortInPasses(GroupRun *gs)
 							rv[a] = v;
 							continue;
 						}
-						len = att->attlen > 0 ? att->attlen :
-							att->attlen == -1 ? VARSIZE_ANY(DatumGetPointer(v)) :
-							strlen(DatumGetCString(v)) + 1;
+						len = datumGetSize(v, false, att->attlen);
 						memcpy(p, DatumGetPointer(v), len);
 						rv[a] = PointerGetDatum(p);
 						p += MAXALIGN(len);
@@ -894,16 +890,12 @@ KernelSortInPasses(GroupRun *gs)
 				const Datum *rv = (const Datum *) rec;
 				const bool *rn = (const bool *) (rec + sizeof(Datum) * natts);
 
-				rec += fixed;
 				for (int a = 0; a < natts; a++)
 				{
-					Form_pg_attribute att = TupleDescAttr(desc, a);
-
 					values[a][r] = rv[a];
 					isnull[a][r] = rn[a];
-					if (!att->attbyval && !rn[a])
-						rec += MAXALIGN(att_addlength_datum(0, att->attlen, rv[a]));
 				}
+				rec = RowRecordEnd(rec, desc);
 			}
 			GroupOutputAddGathered(&gs->out, values, isnull, order, k, newrows, false);
 			if (newrows[0] != first + start)

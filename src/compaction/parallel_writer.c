@@ -393,17 +393,6 @@ ParallelWriterBegin(ParallelWriter *pw, int64 fragment_id, TransactionId file_xi
 	Send(pw, &msg, sizeof(msg));
 }
 
-/* bytes of a by-reference value */
-static inline Size
-ValueLength(int16 typlen, Pointer p)
-{
-	if (typlen > 0)
-		return typlen;
-	if (typlen == -1)
-		return VARSIZE_ANY(p);
-	return strlen(p) + 1;
-}
-
 /* A row group, per column (values[c][r], isnull[c][r]). */
 void
 ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
@@ -430,7 +419,7 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 				continue;
 			if (col->typlen == -1 && VARATT_IS_EXTERNAL(DatumGetPointer(values[c][r])))
 				values[c][r] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(values[c][r])));
-			size += MAXALIGN(ValueLength(col->typlen, DatumGetPointer(values[c][r])));
+			size += MAXALIGN(datumGetSize(values[c][r], false, col->typlen));
 		}
 	}
 	if (size > pw->bufsize)
@@ -464,7 +453,7 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 
 			if (isnull[c][r])
 				continue;
-			len = ValueLength(col->typlen, DatumGetPointer(values[c][r]));
+			len = datumGetSize(values[c][r], false, col->typlen);
 			memcpy(p, DatumGetPointer(values[c][r]), len);
 			p += MAXALIGN(len);
 		}
@@ -616,7 +605,7 @@ ReadRowGroup(const char *data, Size len, int ncols, const FragmentColumn *cols,
 				continue;
 			}
 			values[c][r] = PointerGetDatum(p);
-			p += MAXALIGN(ValueLength(col->typlen, (Pointer) p));
+			p += MAXALIGN(datumGetSize(PointerGetDatum(p), false, col->typlen));
 			if (p > end)
 				elog(ERROR, "truncated row group message");
 		}
@@ -657,7 +646,7 @@ ReadRecords(const char *data, Size len, TupleDesc desc, const int *column_of,
 				if (p + (att->attlen > 0 ? att->attlen : 1) > end)
 					elog(ERROR, "truncated records message");
 				v = PointerGetDatum(p);
-				p += MAXALIGN(ValueLength(att->attlen, (Pointer) p));
+				p += MAXALIGN(datumGetSize(PointerGetDatum(p), false, att->attlen));
 				if (p > end)
 					elog(ERROR, "truncated records message");
 			}
