@@ -211,14 +211,14 @@ COPY pc_q FROM :'quoted' (FORMAT csv);
 -- a line that is an end-of-data marker before a cut: PostgreSQL's COPY
 TRUNCATE pc_q, pc_q_heap;
 COPY (SELECT * FROM pc_src WHERE id <= 20000 ORDER BY pc_src.id) TO :'quoted' (FORMAT csv);
-COPY (SELECT 1) TO PROGRAM 'printf ''%s\n'' ''\.'' >> pc_quoted.csv';
+COPY (SELECT 1) TO PROGRAM 'cat > /dev/null; printf ''%s\n'' ''\.'' >> pc_quoted.csv';
 COPY (SELECT * FROM pc_src WHERE id > 20000 ORDER BY pc_src.id) TO PROGRAM 'cat >> pc_quoted.csv' (FORMAT csv);
 COPY pc_q FROM :'quoted' (FORMAT csv);
 COPY pc_q_heap FROM :'quoted' (FORMAT csv);
 SELECT pc_same('pc_q_heap', 'pc_q'), pc_fragments('pc_q');
 -- an end-of-data marker: nothing after it is loaded
 COPY (SELECT * FROM pc_src WHERE id <= 20000) TO :'marker';
-COPY (SELECT 1) TO PROGRAM 'printf ''%s\n'' ''\.'' >> pc_marker.txt';
+COPY (SELECT 1) TO PROGRAM 'cat > /dev/null; printf ''%s\n'' ''\.'' >> pc_marker.txt';
 COPY (SELECT * FROM pc_src WHERE id > 20000) TO PROGRAM 'cat >> pc_marker.txt';
 TRUNCATE pc_q, pc_q_heap;
 COPY pc_q FROM :'marker';
@@ -339,7 +339,7 @@ SET compact.min_parallel_copy_size = '64kB';
 COPY pc_q FROM :'plain' (FORMAT csv);
 RESET ROLE;
 
-COPY (SELECT 1) TO PROGRAM 'rm -f pc_plain.csv pc_header.csv pc_text.txt pc_bad.csv pc_quoted.csv pc_marker.txt';
+COPY (SELECT 1) TO PROGRAM 'cat > /dev/null; rm -f pc_plain.csv pc_header.csv pc_text.txt pc_bad.csv pc_quoted.csv pc_marker.txt';
 DROP TABLE pc_src, pc_heap, pc_c, pc_cols, pc_cols_heap, pc_nn, pc_nn_heap,
 	pc_q, pc_q_heap, pc_d, pc_d_heap;
 DROP DOMAIN pc_safe, pc_unsafe;
