@@ -122,6 +122,26 @@ SELECT * FROM pw_check();
 SELECT count(*) > 1 AS several_fragments FROM compact.fragments WHERE relation = 'pw_p'::regclass;
 SELECT (SELECT array_agg(id ORDER BY ctid) FROM pw_p) =
 	   (SELECT array_agg(id ORDER BY amount DESC, id) FROM pw_p) AS sorted;
+
+-- row groups the backend encodes itself while the worker is behind (here
+-- every one, compact.debug_leader_encodes = always): the worker appends
+-- them as they are, and the files are the same; a deletion rewrite (row
+-- groups as columns) and a sort (as records)
+DELETE FROM pw_s WHERE id % 9 = 0;
+DELETE FROM pw_p WHERE id % 9 = 0;
+DELETE FROM pw_h WHERE id % 9 = 0;
+SET compact.debug_leader_encodes = always;
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM pw_s;
+SET compact.min_parallel_compaction_size = 0;
+VACUUM pw_p;
+SELECT * FROM pw_check();
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM (COMPACT, ORDER_BY 'grp, id DESC') pw_s;
+SET compact.min_parallel_compaction_size = 0;
+VACUUM (COMPACT, ORDER_BY 'grp, id DESC') pw_p;
+RESET compact.debug_leader_encodes;
+SELECT * FROM pw_check();
 SELECT pw_index_agrees('SELECT * FROM pw_p WHERE id BETWEEN 1000 AND 3000') AS btree,
 	   pw_index_agrees($$SELECT * FROM pw_p WHERE lower(name) = 'name 17'$$) AS expression,
 	   pw_index_agrees('SELECT * FROM pw_p WHERE flag AND grp = 5') AS partial;

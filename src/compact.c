@@ -37,6 +37,14 @@ int			compact_compression_level = 1;
 int			compact_row_group_size = 10000;
 int			compact_write_buffer_kb = 65536;
 int			compact_debug_crash_after_groups = 0;
+int			compact_debug_leader_encodes = LEADER_ENCODES_AUTO;
+
+static const struct config_enum_entry leader_encodes_options[] = {
+	{"auto", LEADER_ENCODES_AUTO, false},
+	{"always", LEADER_ENCODES_ALWAYS, false},
+	{"never", LEADER_ENCODES_NEVER, false},
+	{NULL, 0, false}
+};
 
 PG_FUNCTION_INFO_V1(compact_debug_fault_points);
 
@@ -216,6 +224,14 @@ _PG_init(void)
 							0, 0, INT_MAX,
 							PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("compact.debug_leader_encodes",
+							 "Which row groups of a parallel compaction writer the compacting backend encodes itself.",
+							 "auto: those it would otherwise wait to hand over, while the worker is behind; always or never: for tests.",
+							 &compact_debug_leader_encodes,
+							 LEADER_ENCODES_AUTO, leader_encodes_options,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 
 #ifdef COMPACT_DEBUG
 	DefineCustomStringVariable("compact.debug_fault_point",

@@ -15,6 +15,15 @@ extern int	compact_row_group_size;
 extern int	compact_write_buffer_kb;
 extern int	compact_debug_crash_after_groups;
 
+/* compact.debug_leader_encodes: who encodes a parallel writer's row groups */
+typedef enum LeaderEncodes
+{
+	LEADER_ENCODES_AUTO,		/* the backend, when the worker is behind */
+	LEADER_ENCODES_ALWAYS,
+	LEADER_ENCODES_NEVER
+} LeaderEncodes;
+extern int	compact_debug_leader_encodes;
+
 /* compact.c */
 extern void _PG_init(void);
 

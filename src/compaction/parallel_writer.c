@@ -10,9 +10,13 @@
  * to one parallel worker, and WAL-logs the file in 1 MB chunks as the
  * worker writes it (reading back what the worker has written, see
  * filewal.c; each process logs chunks when it would otherwise wait): the
- * two processes run at the same time, as the stages of a pipeline.  The
- * files are byte for byte those the backend would have written itself, since the worker runs the same fragment writer on
- * the same row groups.
+ * two processes run at the same time, as the stages of a pipeline.  When
+ * the worker falls behind (a row group waits in the queue while it writes
+ * another), the backend encodes the next row group itself and sends its
+ * pages, which the worker only appends: neither stage idles while the
+ * other has work.  The files are byte for byte those the backend would
+ * have written alone, since both processes run the same encoder on the
+ * same row groups.
  *
  * The backend sends, over a shm_mq:
  *	 'B' begin a fragment (its id and the xid in its file name, both assigned
@@ -21,6 +25,9 @@
  *		 ones as Datums, by-reference ones as their bytes, each MAXALIGNed);
  *	 'W' a row group as the sort kernel's records (RowRecordFixedSize), sent
  *		 as they are: the worker turns them into columns;
+ *	 'P' a row group the backend has encoded itself (when the worker is
+ *		 behind, see BackendEncodes): its footer entry, then its pages, which
+ *		 the worker appends;
  *	 'C' copy a row group of a source fragment as it is (the merge's path);
  *	 'F' finish the fragment: the worker writes the footer, fsyncs the file
  *		 and answers with its size, row groups and statistics; the backend
@@ -87,18 +94,25 @@ typedef struct WriterShared
 	int			leader_pgprocno;	/* whose latch to set when written grows */
 	pg_atomic_uint64 written;	/* bytes of the open fragment in its file */
 	pg_atomic_uint64 next_chunk;	/* first WAL chunk nobody has claimed */
+	pg_atomic_uint64 rowgroups_done;	/* row groups the worker has written */
 } WriterShared;
 
 /* every message starts with this (8 bytes, so what follows is aligned) */
 typedef struct WriterMessage
 {
 	int32		kind;
-	int32		arg;			/* 'R': rows; 'C': row group */
-	int64		id;				/* 'B': fragment id */
+	int32		arg;			/* 'R', 'W': rows; 'C': row group */
+	int64		id;				/* 'B': fragment id; 'P': footer entry bytes */
 	TransactionId xid;			/* 'B': xid of the file name */
 } WriterMessage;
 
 #define PW_HEADER_SIZE	MAXALIGN(sizeof(WriterMessage))
+
+/*
+ * The backend encodes a row group itself when the worker has this many
+ * row groups in hand: one it is writing and one waiting in the queue.
+ */
+#define PW_LEADER_ENCODES_BACKLOG	2
 
 /* how much bigger we take a row to be decoded than compressed */
 #define PW_EXPANSION		16
@@ -126,6 +140,14 @@ struct ParallelWriter
 	const FragmentColumn *cols;
 	char	   *buf;			/* a row group being serialized */
 	Size		bufsize;
+	uint64		rowgroups_sent;
+	int64		rowgroups_encoded;	/* of which by this process */
+	/* to encode row groups here ('P'), made at first use */
+	FragmentWriter *encoder;
+	TupleDesc	desc;
+	int		   *column_of;		/* per attribute: its column, or -1 */
+	Datum	  **values;			/* a row group of records as columns */
+	bool	  **isnull;
 	/* the open fragment, WAL-logged as the worker writes it */
 	int64		fragment_id;
 	TransactionId file_xid;
@@ -135,6 +157,9 @@ struct ParallelWriter
 
 PGDLLEXPORT void CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc);
 static void LogOrWait(ParallelWriter *pw);
+static void ReadRecords(const char *p, Size len, TupleDesc desc,
+						const int *column_of, int nrows, Datum **values,
+						bool **isnull);
 
 /*
  * Should this group's output go through a parallel worker?  NULL if so,
@@ -206,6 +231,7 @@ ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
 	shared->leader_pgprocno = MyProc->pgprocno;
 	pg_atomic_init_u64(&shared->written, 0);
 	pg_atomic_init_u64(&shared->next_chunk, 0);
+	pg_atomic_init_u64(&shared->rowgroups_done, 0);
 	shm_toc_insert(pcxt->toc, PW_KEY_SHARED, shared);
 
 	pw = palloc0(sizeof(ParallelWriter));
@@ -215,6 +241,7 @@ ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
 	pw->fd = -1;
 	pw->ncols = ncols;
 	pw->cols = cols;
+	pw->desc = RelationGetDescr(rel);
 	queues = shm_toc_allocate(pcxt->toc, PW_TO_WORKER_SIZE + PW_TO_LEADER_SIZE);
 	mq = shm_mq_create(queues, PW_TO_WORKER_SIZE);
 	shm_mq_set_sender(mq, MyProc);
@@ -393,6 +420,61 @@ ParallelWriterBegin(ParallelWriter *pw, int64 fragment_id, TransactionId file_xi
 	Send(pw, &msg, sizeof(msg));
 }
 
+/*
+ * Should this process encode the next row group instead of the worker?
+ * When the worker has another row group waiting besides the one it is
+ * writing, the backend would soon wait for room in the queue: encoding
+ * one itself keeps both processes busy (the worker then only appends it).
+ * The file is the same whoever encodes a row group.
+ */
+static bool
+BackendEncodes(ParallelWriter *pw)
+{
+	uint64		done;
+
+	if (compact_debug_leader_encodes != LEADER_ENCODES_AUTO)
+		return compact_debug_leader_encodes == LEADER_ENCODES_ALWAYS;
+	done = pg_atomic_read_u64(&pw->shared->rowgroups_done);
+	return pw->rowgroups_sent - done >= PW_LEADER_ENCODES_BACKLOG;
+}
+
+/* Encode a row group here and send it encoded ('P'). */
+static void
+SendEncoded(ParallelWriter *pw, int nrows, Datum **values, bool **isnull)
+{
+	char		header[PW_HEADER_SIZE];
+	WriterMessage *msg = (WriterMessage *) header;
+	shm_mq_iovec iov[3];
+	const char *meta;
+	const char *pages;
+	Size		metalen;
+	Size		pageslen;
+
+	if (pw->encoder == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(pw->cxt);
+
+		pw->encoder = FragmentWriterBeginEncoder(pw->ncols, pw->cols,
+												 compact_compression_level);
+		MemoryContextSwitchTo(old);
+	}
+	FragmentWriterEncodeRowGroup(pw->encoder, nrows, values, isnull,
+								 &meta, &metalen, &pages, &pageslen);
+	memset(header, 0, PW_HEADER_SIZE);
+	msg->kind = 'P';
+	msg->arg = nrows;
+	msg->id = (int64) metalen;
+	iov[0].data = header;
+	iov[0].len = PW_HEADER_SIZE;
+	iov[1].data = meta;
+	iov[1].len = metalen;
+	iov[2].data = pages;
+	iov[2].len = pageslen;
+	SendV(pw, iov, 3);
+	pw->rowgroups_sent++;
+	pw->rowgroups_encoded++;
+}
+
 /* A row group, per column (values[c][r], isnull[c][r]). */
 void
 ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
@@ -401,6 +483,12 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 	Size		size = PW_HEADER_SIZE;
 	char	   *p;
 	WriterMessage *msg;
+
+	if (BackendEncodes(pw))
+	{
+		SendEncoded(pw, nrows, values, isnull);
+		return;
+	}
 
 	/* the size, flattening what is not inline (values are never toasted) */
 	for (int c = 0; c < pw->ncols; c++)
@@ -460,6 +548,7 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 	}
 	Assert(p == pw->buf + size);
 	Send(pw, pw->buf, size);
+	pw->rowgroups_sent++;
 }
 
 /*
@@ -473,6 +562,33 @@ ParallelWriterAddRecords(ParallelWriter *pw, int nrows, const char *records, Siz
 	WriterMessage *msg = (WriterMessage *) header;
 	shm_mq_iovec iov[2];
 
+	if (BackendEncodes(pw))
+	{
+		/* as columns, as the worker would turn them */
+		if (pw->values == NULL)
+		{
+			int			natts = pw->desc->natts;
+
+			pw->column_of = MemoryContextAlloc(pw->cxt, sizeof(int) * Max(natts, 1));
+			for (int a = 0; a < natts; a++)
+				pw->column_of[a] = -1;
+			pw->values = MemoryContextAlloc(pw->cxt, sizeof(Datum *) * Max(pw->ncols, 1));
+			pw->isnull = MemoryContextAlloc(pw->cxt, sizeof(bool *) * Max(pw->ncols, 1));
+			for (int c = 0; c < pw->ncols; c++)
+			{
+				pw->column_of[pw->cols[c].attnum - 1] = c;
+				pw->values[c] = MemoryContextAlloc(pw->cxt, sizeof(Datum) * compact_row_group_size);
+				pw->isnull[c] = MemoryContextAlloc(pw->cxt, sizeof(bool) * compact_row_group_size);
+			}
+		}
+		if (nrows <= 0 || nrows > compact_row_group_size)
+			elog(ERROR, "invalid row group of %d rows", nrows);
+		ReadRecords(records, len, pw->desc, pw->column_of, nrows,
+					pw->values, pw->isnull);
+		SendEncoded(pw, nrows, pw->values, pw->isnull);
+		return;
+	}
+
 	memset(header, 0, PW_HEADER_SIZE);
 	msg->kind = 'W';
 	msg->arg = nrows;
@@ -481,6 +597,7 @@ ParallelWriterAddRecords(ParallelWriter *pw, int nrows, const char *records, Siz
 	iov[1].data = records;
 	iov[1].len = len;
 	SendV(pw, iov, 2);
+	pw->rowgroups_sent++;
 }
 
 /* A row group of a source fragment, copied as it is. */
@@ -559,11 +676,15 @@ ParallelWriterEnd(ParallelWriter *pw)
 	memset(&msg, 0, sizeof(msg));
 	msg.kind = 'E';
 	Send(pw, &msg, sizeof(msg));
+	elog(DEBUG2, "compact: parallel writer: this process encoded " INT64_FORMAT " of " UINT64_FORMAT " row groups",
+		 pw->rowgroups_encoded, pw->rowgroups_sent);
 	WaitForParallelWorkersToFinish(pw->pcxt);
 	DestroyParallelContext(pw->pcxt);
 	ExitParallelMode();
 	if (pw->buf)
 		pfree(pw->buf);
+	if (pw->encoder)
+		FragmentWriterAbort(pw->encoder);
 	pfree(pw);
 }
 
@@ -615,15 +736,15 @@ ReadRowGroup(const char *data, Size len, int ncols, const FragmentColumn *cols,
 }
 
 /*
- * The rows of a 'W' message, records (see RowRecordFixedSize), as columns:
- * the by-reference values point into the message.
+ * nrows records (see RowRecordFixedSize) of len bytes at p, as columns:
+ * the by-reference values point into the records.
  */
 static void
-ReadRecords(const char *data, Size len, TupleDesc desc, const int *column_of,
+ReadRecords(const char *p, Size len, TupleDesc desc, const int *column_of,
 			int nrows, Datum **values, bool **isnull)
 {
-	const char *p = data + PW_HEADER_SIZE;
-	const char *end = data + len;
+	const char *start = p;
+	const char *end = p + len;
 	int			natts = desc->natts;
 	Size		fixed = RowRecordFixedSize(natts);
 
@@ -658,7 +779,7 @@ ReadRecords(const char *data, Size len, TupleDesc desc, const int *column_of,
 		}
 	}
 	if (p != end)
-		elog(ERROR, "records message of %zu bytes holds %zu", len, (Size) (p - data));
+		elog(ERROR, "records of %zu bytes hold %zu", len, (Size) (p - start));
 }
 
 /*
@@ -781,15 +902,29 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 				elog(ERROR, "invalid row group of %d rows", msg.arg);
 			ReadRowGroup(data, len, ncols, cols, msg.arg, values, isnull);
 			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
+			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
 			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
 		}
 		else if (msg.kind == 'W')
 		{
 			if (msg.arg <= 0 || msg.arg > compact_row_group_size)
 				elog(ERROR, "invalid row group of %d rows", msg.arg);
-			ReadRecords(data, len, RelationGetDescr(rel), column_of, msg.arg,
-						values, isnull);
+			ReadRecords((const char *) data + PW_HEADER_SIZE, len - PW_HEADER_SIZE,
+						RelationGetDescr(rel), column_of, msg.arg, values, isnull);
 			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
+			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
+			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
+		}
+		else if (msg.kind == 'P')
+		{
+			const char *meta = (const char *) data + PW_HEADER_SIZE;
+
+			if (msg.id <= 0 || (uint64) msg.id > len - PW_HEADER_SIZE)
+				elog(ERROR, "invalid encoded row group message");
+			FragmentWriterAddEncodedRowGroup(writer, meta, (Size) msg.id,
+											 meta + msg.id,
+											 len - PW_HEADER_SIZE - (Size) msg.id);
+			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
 			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
 		}
 		else if (msg.kind == 'C')

@@ -126,6 +126,7 @@ CompactWalLogFileRange(Oid dboid, Oid relfilenode, int kind, int64 id,
 {
 	char	   *buf;
 	uint64		offset = from;
+	XLogRecPtr	lsn;
 
 	if (!XLogIsNeeded())
 		return;
@@ -159,8 +160,15 @@ CompactWalLogFileRange(Oid dboid, Oid relfilenode, int kind, int64 id,
 		XLogRegisterData((char *) &rec, sizeof(rec));
 		if (len > 0)
 			XLogRegisterData(buf, len);
-		(void) XLogInsert(COMPACT_RMGR_ID, XLOG_COMPACT_FILE);
+		lsn = XLogInsert(COMPACT_RMGR_ID, XLOG_COMPACT_FILE);
 		offset += len;
+
+		/*
+		 * Have the WAL writer write and flush this in the background, as it
+		 * does for an asynchronous commit: the commit that makes the file
+		 * visible then has little WAL left to wait for.
+		 */
+		XLogSetAsyncXactLSN(lsn);
 	} while (offset < to);
 	pfree(buf);
 }

@@ -90,6 +90,16 @@ extern FragmentWriter *FragmentWriterBegin(const char *path, int ncolumns,
 										   int compression_level);
 extern void FragmentWriterAddRowGroup(FragmentWriter *writer, int nrows,
 									  Datum **values, bool **isnull);
+extern FragmentWriter *FragmentWriterBeginEncoder(int ncolumns,
+												  const FragmentColumn *columns,
+												  int compression_level);
+extern void FragmentWriterEncodeRowGroup(FragmentWriter *encoder, int nrows,
+										 Datum **values, bool **isnull,
+										 const char **meta, Size *metalen,
+										 const char **pages, Size *pageslen);
+extern void FragmentWriterAddEncodedRowGroup(FragmentWriter *writer,
+											 const char *meta, Size metalen,
+											 const char *pages, Size pageslen);
 extern bool FragmentWriterCanCopy(FragmentWriter *writer, FragmentReader *reader);
 extern void FragmentWriterCopyRowGroup(FragmentWriter *writer,
 									   FragmentReader *reader, int rowgroup);

@@ -103,6 +103,7 @@ struct FragmentWriter
 	EncodeBuffer wbuf;			/* bytes not yet written */
 	EncodeBuffer rgmeta;		/* footer entries of the row groups so far */
 	bool		no_copy_range;	/* copy_file_range failed: write instead */
+	bool		encoder;		/* no file: FragmentWriterEncodeRowGroup */
 	MemoryContextCallback cleanup;
 };
 
@@ -146,18 +147,16 @@ IsSignedOrderType(Oid basetypid)
 }
 
 /*
- * Create the file at path and start a fragment of the given columns.
- * Raises an ERROR if the file exists or cannot be created.  The writer and
+ * A writer of the given columns, its file not yet open.  The writer and
  * everything it allocates live in a new child of CurrentMemoryContext.
  */
-FragmentWriter *
-FragmentWriterBegin(const char *path, int ncolumns,
-					const FragmentColumn *columns, int compression_level)
+static FragmentWriter *
+WriterCreate(const char *path, int ncolumns, const FragmentColumn *columns,
+			 int compression_level)
 {
 	MemoryContext cxt;
 	MemoryContext old;
 	FragmentWriter *writer;
-	FragmentFileHeader header;
 
 	if (ncolumns < 0 || ncolumns > MaxHeapAttributeNumber)
 		elog(ERROR, "invalid number of fragment columns: %d", ncolumns);
@@ -212,6 +211,23 @@ FragmentWriterBegin(const char *path, int ncolumns,
 
 	EncodeBufferInit(&writer->wbuf, 64 * 1024);
 	EncodeBufferInit(&writer->rgmeta, 4096);
+	MemoryContextSwitchTo(old);
+	return writer;
+}
+
+/*
+ * Create the file at path and start a fragment of the given columns.
+ * Raises an ERROR if the file exists or cannot be created.  The writer and
+ * everything it allocates live in a new child of CurrentMemoryContext.
+ */
+FragmentWriter *
+FragmentWriterBegin(const char *path, int ncolumns,
+					const FragmentColumn *columns, int compression_level)
+{
+	FragmentWriter *writer = WriterCreate(path, ncolumns, columns,
+										  compression_level);
+	MemoryContext old = MemoryContextSwitchTo(writer->cxt);
+	FragmentFileHeader header;
 
 	writer->file = PathNameOpenFile(writer->path,
 									O_CREAT | O_EXCL | O_WRONLY | PG_BINARY);
@@ -228,6 +244,23 @@ FragmentWriterBegin(const char *path, int ncolumns,
 
 	MemoryContextSwitchTo(old);
 	COMPACT_FAULT_POINT("fragment_created");
+	return writer;
+}
+
+/*
+ * A writer without a file, that encodes row groups for another writer:
+ * FragmentWriterEncodeRowGroup gives the bytes a writer of the same columns
+ * would have appended, and FragmentWriterAddEncodedRowGroup appends them to
+ * that one.  Two processes can so encode the row groups of one file.
+ */
+FragmentWriter *
+FragmentWriterBeginEncoder(int ncolumns, const FragmentColumn *columns,
+						   int compression_level)
+{
+	FragmentWriter *writer = WriterCreate("(encoder)", ncolumns, columns,
+										  compression_level);
+
+	writer->encoder = true;
 	return writer;
 }
 
@@ -311,7 +344,8 @@ StartWriteback(FragmentWriter *writer)
 static void
 FlushWrites(FragmentWriter *writer)
 {
-	if (writer->wbuf.len == 0)
+	/* an encoder keeps its row group's bytes for the caller */
+	if (writer->wbuf.len == 0 || writer->encoder)
 		return;
 	WriteFully(writer, writer->wbuf.data, writer->wbuf.len, writer->flushed);
 	writer->flushed += writer->wbuf.len;
@@ -326,7 +360,7 @@ FlushWrites(FragmentWriter *writer)
 static void
 AppendBytes(FragmentWriter *writer, const void *data, size_t len)
 {
-	if (len >= WRITE_BUFFER_BYTES)
+	if (len >= WRITE_BUFFER_BYTES && !writer->encoder)
 	{
 		FlushWrites(writer);
 		WriteFully(writer, data, len, writer->flushed);
@@ -619,6 +653,9 @@ MergeFragmentStats(FragmentWriter *writer, WriterColumn *wc,
 {
 	MemoryContext old;
 
+	/* an encoder's row groups count in the writer that appends them */
+	if (writer->encoder)
+		return;
 	wc->null_count += stats->null_count;
 	if (!stats->has_minmax || wc->minmax_lost)
 		return;
@@ -641,27 +678,11 @@ MergeFragmentStats(FragmentWriter *writer, WriterColumn *wc,
 }
 
 /*
- * Encode and append a row group of nrows rows: values[c][r] and
- * isnull[c][r] for column c in the order given at Begin.  The arrays are
- * only read; nothing of them is kept after return.
+ * Raise an ERROR if the footer cannot take another row group.
  */
-void
-FragmentWriterAddRowGroup(FragmentWriter *writer, int nrows, Datum **values,
-						  bool **isnull)
+static void
+CheckRowGroupRoom(FragmentWriter *writer)
 {
-	MemoryContext old;
-	EncodeBuffer body;
-	EncodeBuffer comp;
-
-	Assert(!writer->finished);
-	if (nrows == 0)
-		return;
-	if (nrows < 0 || nrows > COMPACT_FRAGMENT_MAX_ROWGROUP_ROWS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("row group of %d rows is out of range", nrows),
-				 errdetail("A row group holds 1 to %d rows.",
-						   COMPACT_FRAGMENT_MAX_ROWGROUP_ROWS)));
 	if (writer->nrowgroups == PG_INT32_MAX ||
 		writer->rgmeta.len > FRAGMENT_MAX_FOOTER_BYTES / 2)
 		ereport(ERROR,
@@ -669,6 +690,27 @@ FragmentWriterAddRowGroup(FragmentWriter *writer, int nrows, Datum **values,
 				 errmsg("too many row groups in fragment file \"%s\"",
 						writer->path),
 				 errhint("Use larger row groups.")));
+}
+
+/*
+ * Encode a row group of nrows rows into the write buffer, and its footer
+ * entry onto rgmeta.
+ */
+static void
+EncodeRowGroup(FragmentWriter *writer, int nrows, Datum **values,
+			   bool **isnull)
+{
+	MemoryContext old;
+	EncodeBuffer body;
+	EncodeBuffer comp;
+
+	if (nrows < 0 || nrows > COMPACT_FRAGMENT_MAX_ROWGROUP_ROWS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("row group of %d rows is out of range", nrows),
+				 errdetail("A row group holds 1 to %d rows.",
+						   COMPACT_FRAGMENT_MAX_ROWGROUP_ROWS)));
+	CheckRowGroupRoom(writer);
 
 	old = MemoryContextSwitchTo(writer->rgcxt);
 	EncodeBufferInit(&body, 64 * 1024);
@@ -678,11 +720,125 @@ FragmentWriterAddRowGroup(FragmentWriter *writer, int nrows, Datum **values,
 	for (int c = 0; c < writer->ncolumns; c++)
 		WriteColumnChunk(writer, &writer->columns[c], nrows, values[c],
 						 isnull[c], &body, &comp);
-	FlushWrites(writer);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(writer->rgcxt);
+}
 
+/*
+ * Encode and append a row group of nrows rows: values[c][r] and
+ * isnull[c][r] for column c in the order given at Begin.  The arrays are
+ * only read; nothing of them is kept after return.
+ */
+void
+FragmentWriterAddRowGroup(FragmentWriter *writer, int nrows, Datum **values,
+						  bool **isnull)
+{
+	Assert(!writer->finished && !writer->encoder);
+	if (nrows == 0)
+		return;
+	EncodeRowGroup(writer, nrows, values, isnull);
+	FlushWrites(writer);
 	writer->nrows += nrows;
 	writer->nrowgroups++;
+	COMPACT_FAULT_POINT("fragment_rowgroup_written");
+}
+
+/*
+ * Encode a row group (1 or more rows) with an encoder: *meta is its footer
+ * entry, its chunks' offsets counted from the start of *pages, the encoded
+ * pages.  Both stay valid until the encoder's next row group.
+ */
+void
+FragmentWriterEncodeRowGroup(FragmentWriter *encoder, int nrows,
+							 Datum **values, bool **isnull,
+							 const char **meta, Size *metalen,
+							 const char **pages, Size *pageslen)
+{
+	Assert(encoder->encoder && nrows > 0);
+	encoder->wbuf.len = 0;
+	encoder->rgmeta.len = 0;
+	encoder->offset = 0;
+	EncodeRowGroup(encoder, nrows, values, isnull);
+	*meta = encoder->rgmeta.data;
+	*metalen = encoder->rgmeta.len;
+	*pages = encoder->wbuf.data;
+	*pageslen = encoder->wbuf.len;
+}
+
+/*
+ * Append a row group that an encoder of the same columns encoded
+ * (FragmentWriterEncodeRowGroup): its pages as they are, its footer entry
+ * with the chunks' offsets moved to where the pages land, and its
+ * statistics folded into the fragment's, as if this writer had encoded it.
+ */
+void
+FragmentWriterAddEncodedRowGroup(FragmentWriter *writer, const char *meta,
+								 Size metalen, const char *pages,
+								 Size pageslen)
+{
+	DecodeCursor in = {meta, meta + metalen};
+	uint64		base = writer->offset;
+	uint64		next = 0;
+	uint32		nrows;
+	MemoryContext old;
+
+	Assert(!writer->finished && !writer->encoder);
+	CheckRowGroupRoom(writer);
+	if (!DecodeU32(&in, &nrows) || nrows < 1 ||
+		nrows > COMPACT_FRAGMENT_MAX_ROWGROUP_ROWS)
+		elog(ERROR, "invalid encoded row group");
+
+	old = MemoryContextSwitchTo(writer->rgcxt);
+	EncodeBufferPutU32(&writer->rgmeta, nrows);
+	for (int c = 0; c < writer->ncolumns; c++)
+	{
+		WriterColumn *wc = &writer->columns[c];
+		uint64		start;
+		uint64		length;
+		uint32		npages;
+		uint64		null_count;
+		uint8		flags;
+		ChunkStats	stats;
+		const char *from = in.p;
+
+		if (!DecodeU64(&in, &start) || !DecodeU64(&in, &length) ||
+			!DecodeU32(&in, &npages) || !DecodeU64(&in, &null_count) ||
+			!DecodeU8(&in, &flags) || start != next || length > pageslen - start ||
+			null_count > nrows)
+			elog(ERROR, "invalid encoded row group");
+		next = start + length;
+		stats.null_count = (int64) null_count;
+		stats.has_minmax = (flags & FOOTER_STATS_MINMAX) != 0;
+		if (stats.has_minmax)
+		{
+			uint32		vlen;
+			const char *bytes;
+
+			if (!DecodeU32(&in, &vlen) || !DecodeSkip(&in, vlen, &bytes) ||
+				!EncodingValueRead(bytes, vlen, wc->col.typlen,
+								   wc->col.typbyval, &stats.min) ||
+				!DecodeU32(&in, &vlen) || !DecodeSkip(&in, vlen, &bytes) ||
+				!EncodingValueRead(bytes, vlen, wc->col.typlen,
+								   wc->col.typbyval, &stats.max))
+				elog(ERROR, "invalid encoded row group");
+		}
+		else if (wc->col.ssup != NULL && null_count < nrows)
+			wc->minmax_lost = true;		/* as the encoder found */
+
+		/* the entry, its offset moved */
+		EncodeBufferPutU64(&writer->rgmeta, base + start);
+		EncodeBufferAppend(&writer->rgmeta, from + sizeof(uint64),
+						   in.p - from - sizeof(uint64));
+		MergeFragmentStats(writer, wc, &stats);
+	}
+	if (in.p != in.end || next != pageslen)
+		elog(ERROR, "invalid encoded row group");
 	MemoryContextSwitchTo(old);
+
+	AppendBytes(writer, pages, pageslen);
+	FlushWrites(writer);
+	writer->nrows += nrows;
+	writer->nrowgroups++;
 	MemoryContextReset(writer->rgcxt);
 	COMPACT_FAULT_POINT("fragment_rowgroup_written");
 }
@@ -721,14 +877,8 @@ FragmentWriterCopyRowGroup(FragmentWriter *writer, FragmentReader *reader,
 	int			nrows = FragmentReaderRowGroupRows(reader, rowgroup);
 	MemoryContext old;
 
-	Assert(!writer->finished);
-	if (writer->nrowgroups == PG_INT32_MAX ||
-		writer->rgmeta.len > FRAGMENT_MAX_FOOTER_BYTES / 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many row groups in fragment file \"%s\"",
-						writer->path),
-				 errhint("Use larger row groups.")));
+	Assert(!writer->finished && !writer->encoder);
+	CheckRowGroupRoom(writer);
 
 	old = MemoryContextSwitchTo(writer->rgcxt);
 	EncodeBufferPutU32(&writer->rgmeta, (uint32) nrows);
