@@ -30,6 +30,7 @@
 #include "postgres.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -38,6 +39,7 @@
 #include "storage/fd.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/pg_locale.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
@@ -65,6 +67,8 @@ typedef struct WriterColumn
 	FragmentColumn col;
 	ColumnKind	kind;
 	bool		signed_order;	/* min/max by comparing as int64 */
+	bool		float_order;	/* min/max by comparing as float8 */
+	bool		bytes_order;	/* min/max by comparing bytes (text in "C") */
 	/* fragment-level statistics */
 	int64		null_count;
 	bool		has_minmax;
@@ -196,6 +200,11 @@ WriterCreate(const char *path, int ncolumns, const FragmentColumn *columns,
 		wc->kind = PageColumnKind(basetypid, col->typlen, col->typbyval);
 		wc->signed_order = col->ssup != NULL && !col->ssup->ssup_reverse &&
 			wc->kind == COLUMN_KIND_INT && IsSignedOrderType(basetypid);
+		wc->float_order = col->ssup != NULL && !col->ssup->ssup_reverse &&
+			col->typbyval && (basetypid == FLOAT8OID || basetypid == FLOAT4OID);
+		wc->bytes_order = col->ssup != NULL && !col->ssup->ssup_reverse &&
+			col->typlen == -1 && (basetypid == TEXTOID || basetypid == VARCHAROID) &&
+			lc_collate_is_c(col->ssup->ssup_collation);
 	}
 
 	writer->cleanup.func = WriterCleanup;
@@ -519,6 +528,32 @@ CompareValues(const WriterColumn *wc, Datum a, Datum b)
 		int64		y = PageDatumToInt64(b, wc->col.typlen);
 
 		return (x > y) - (x < y);
+	}
+	if (wc->float_order)
+	{
+		double		x = wc->col.typlen == 8 ? DatumGetFloat8(a) : DatumGetFloat4(a);
+		double		y = wc->col.typlen == 8 ? DatumGetFloat8(b) : DatumGetFloat4(b);
+
+		/* the btree order of float4 and float8: NaN above all, NaNs equal */
+		if (isnan(x))
+			return isnan(y) ? 0 : 1;
+		if (isnan(y))
+			return -1;
+		return (x > y) - (x < y);
+	}
+	if (wc->bytes_order &&
+		!VARATT_IS_COMPRESSED(DatumGetPointer(a)) && !VARATT_IS_EXTERNAL(DatumGetPointer(a)) &&
+		!VARATT_IS_COMPRESSED(DatumGetPointer(b)) && !VARATT_IS_EXTERNAL(DatumGetPointer(b)))
+	{
+		/* text in the "C" collation: byte order, the shorter first on ties */
+		Size		la = VARSIZE_ANY_EXHDR(DatumGetPointer(a));
+		Size		lb = VARSIZE_ANY_EXHDR(DatumGetPointer(b));
+		int			r = memcmp(VARDATA_ANY(DatumGetPointer(a)),
+							   VARDATA_ANY(DatumGetPointer(b)), Min(la, lb));
+
+		if (r != 0)
+			return r;
+		return (la > lb) - (la < lb);
 	}
 	return ApplySortComparator(a, false, b, false, wc->col.ssup);
 }
