@@ -205,6 +205,27 @@ VACUUM ev;
 SELECT n, rows, deleted, ops FROM frags('ev');
 SELECT digest('ev') = digest('ev_heap') AS same, index_agrees('ev', 'id') AS idx;
 
+-- big fragments over the deleted ratio go into one group (one transaction)
+-- up to the target size, each rewritten into a new fragment of its own rows
+CREATE TABLE dv (id int, v text) USING compact
+	WITH (compact_min_file_size_mb = 1, compact_deleted_ratio = 0.1, auto_compact = false);
+CREATE TABLE dv_heap (id int, v text);
+INSERT INTO dv SELECT g, md5(g::text) || md5((-g)::text) FROM generate_series(1, 60000) g;
+INSERT INTO dv SELECT g, md5(g::text) || md5((-g)::text) FROM generate_series(60001, 120000) g;
+INSERT INTO dv SELECT g, md5(g::text) || md5((-g)::text) FROM generate_series(120001, 180000) g;
+INSERT INTO dv_heap SELECT * FROM dv;
+CREATE INDEX ON dv (id);
+DELETE FROM dv WHERE id % 5 = 0;
+DELETE FROM dv_heap WHERE id % 5 = 0;
+SELECT count(*) AS fragments, bool_and(bytes > 1024 * 1024) AS big FROM compact.fragments WHERE relation = 'dv'::regclass;
+VACUUM (COMPACT, DRY_RUN) dv;
+VACUUM dv;
+SELECT fragment_id, row_count, deleted_rows FROM compact.fragments
+ WHERE relation = 'dv'::regclass ORDER BY fragment_id;
+SELECT digest('dv') = digest('dv_heap') AS same, index_agrees('dv', 'id') AS idx,
+	   (SELECT array_agg(id ORDER BY ctid) FROM dv) = (SELECT array_agg(id ORDER BY id) FROM dv) AS row_order;
+DROP TABLE dv, dv_heap;
+
 -- the function forms of VACUUM and OPTIMIZE
 INSERT INTO ev SELECT g, 1, 'x', 0, 0, 0, now() FROM generate_series(5001, 5100) g;
 INSERT INTO ev_heap SELECT * FROM ev WHERE id > 5000;

@@ -124,9 +124,9 @@ SELECT (SELECT array_agg(id ORDER BY ctid) FROM pw_p) =
 	   (SELECT array_agg(id ORDER BY amount DESC, id) FROM pw_p) AS sorted;
 
 -- row groups the backend encodes itself while the worker is behind (here
--- every one, compact.debug_leader_encodes = always): the worker appends
--- them as they are, and the files are the same; a deletion rewrite (row
--- groups as columns) and a sort (as records)
+-- every one, then every other one: compact.debug_leader_encodes = always,
+-- alternate): the worker appends them as they are, and the files are the
+-- same; a deletion rewrite (row groups as columns) and a sort (as records)
 DELETE FROM pw_s WHERE id % 9 = 0;
 DELETE FROM pw_p WHERE id % 9 = 0;
 DELETE FROM pw_h WHERE id % 9 = 0;
@@ -136,6 +136,7 @@ VACUUM pw_s;
 SET compact.min_parallel_compaction_size = 0;
 VACUUM pw_p;
 SELECT * FROM pw_check();
+SET compact.debug_leader_encodes = alternate;
 SET compact.min_parallel_compaction_size = '1TB';
 VACUUM (COMPACT, ORDER_BY 'grp, id DESC') pw_s;
 SET compact.min_parallel_compaction_size = 0;

@@ -43,6 +43,7 @@ static const struct config_enum_entry leader_encodes_options[] = {
 	{"auto", LEADER_ENCODES_AUTO, false},
 	{"always", LEADER_ENCODES_ALWAYS, false},
 	{"never", LEADER_ENCODES_NEVER, false},
+	{"alternate", LEADER_ENCODES_ALTERNATE, false},
 	{NULL, 0, false}
 };
 
@@ -227,7 +228,7 @@ _PG_init(void)
 
 	DefineCustomEnumVariable("compact.debug_leader_encodes",
 							 "Which row groups of a parallel compaction writer the compacting backend encodes itself.",
-							 "auto: those it would otherwise wait to hand over, while the worker is behind; always or never: for tests.",
+							 "auto: those it would otherwise wait to hand over, while the worker is behind; always, never or alternate (every other one): for tests.",
 							 &compact_debug_leader_encodes,
 							 LEADER_ENCODES_AUTO, leader_encodes_options,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE,

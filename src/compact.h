@@ -20,7 +20,8 @@ typedef enum LeaderEncodes
 {
 	LEADER_ENCODES_AUTO,		/* the backend, when the worker is behind */
 	LEADER_ENCODES_ALWAYS,
-	LEADER_ENCODES_NEVER
+	LEADER_ENCODES_NEVER,
+	LEADER_ENCODES_ALTERNATE	/* every other row group */
 } LeaderEncodes;
 extern int	compact_debug_leader_encodes;
 

@@ -89,6 +89,7 @@ typedef struct CompactionGroup
 	int64		bytes;			/* bytes of the sources */
 	int			tier;			/* size tier, -1 for deletion rewrites */
 	const char *reason;			/* "small", "deleted", "cluster", "all" */
+	bool		one_per_source; /* each source into new fragments of its own */
 } CompactionGroup;
 
 typedef struct CompactionPlan

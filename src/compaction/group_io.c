@@ -197,6 +197,14 @@ GroupOutputFinishFragment(GroupOutput *out)
 	out->meta = NULL;
 }
 
+/* End the fragment being written, if any: the next row starts a new one. */
+void
+GroupOutputEndFragment(GroupOutput *out)
+{
+	if (out->meta != NULL)
+		GroupOutputFinishFragment(out);
+}
+
 static void
 GroupOutputBeginFragment(GroupOutput *out)
 {

@@ -152,6 +152,7 @@ extern int64 GroupOutputCopyRowGroup(GroupOutput *out, FragmentReader *reader,
 extern bool GroupOutputAddRecords(GroupOutput *out, const char *records,
 								  Size len, int n);
 extern void GroupOutputFlushRowGroup(GroupOutput *out);
+extern void GroupOutputEndFragment(GroupOutput *out);
 extern void GroupOutputFinish(GroupOutput *out);
 extern void GroupSourceOpen(GroupSource *src, Relation rel,
 							const FragmentMeta *meta);

@@ -53,7 +53,8 @@ AnyDeleted(const DeletionVector *dv, int64 from, int n)
 }
 
 /*
- * Rows in row order: the merge strategy.  A row group without deleted
+ * Rows in row order: the merge strategy (with group->one_per_source, each
+ * source's rows into new fragments of their own).  A row group without deleted
  * rows, of at least half the row group size, in a fragment of the same
  * columns is copied page by page without decoding (it is decoded only if
  * the table has indexes, for their new entries); others are decoded and
@@ -119,5 +120,8 @@ KernelMerge(GroupRun *gs)
 			offset += src.rows;
 		}
 		GroupSourceClose(&src);
+		/* a source rewritten on its own ends its new fragment */
+		if (gs->group->one_per_source)
+			GroupOutputEndFragment(&gs->out);
 	}
 }

@@ -101,7 +101,7 @@ typedef struct WriterShared
 typedef struct WriterMessage
 {
 	int32		kind;
-	int32		arg;			/* 'R', 'W': rows; 'C': row group */
+	int32		arg;			/* 'R', 'W', 'P': rows; 'C': row group */
 	int64		id;				/* 'B': fragment id; 'P': footer entry bytes */
 	TransactionId xid;			/* 'B': xid of the file name */
 } WriterMessage;
@@ -148,6 +148,7 @@ struct ParallelWriter
 	int		   *column_of;		/* per attribute: its column, or -1 */
 	Datum	  **values;			/* a row group of records as columns */
 	bool	  **isnull;
+	int			values_rows;	/* rows they hold */
 	/* the open fragment, WAL-logged as the worker writes it */
 	int64		fragment_id;
 	TransactionId file_xid;
@@ -430,12 +431,19 @@ ParallelWriterBegin(ParallelWriter *pw, int64 fragment_id, TransactionId file_xi
 static bool
 BackendEncodes(ParallelWriter *pw)
 {
-	uint64		done;
-
-	if (compact_debug_leader_encodes != LEADER_ENCODES_AUTO)
-		return compact_debug_leader_encodes == LEADER_ENCODES_ALWAYS;
-	done = pg_atomic_read_u64(&pw->shared->rowgroups_done);
-	return pw->rowgroups_sent - done >= PW_LEADER_ENCODES_BACKLOG;
+	switch (compact_debug_leader_encodes)
+	{
+		case LEADER_ENCODES_ALWAYS:
+			return true;
+		case LEADER_ENCODES_NEVER:
+			return false;
+		case LEADER_ENCODES_ALTERNATE:
+			return pw->rowgroups_sent % 2 == 1;
+		default:
+			return pw->rowgroups_sent -
+				pg_atomic_read_u64(&pw->shared->rowgroups_done) >=
+				PW_LEADER_ENCODES_BACKLOG;
+	}
 }
 
 /* Encode a row group here and send it encoded ('P'). */
@@ -486,6 +494,15 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 
 	if (BackendEncodes(pw))
 	{
+		/* flattened as below (values are never toasted) */
+		for (int c = 0; c < pw->ncols; c++)
+		{
+			if (pw->cols[c].typlen != -1)
+				continue;
+			for (int r = 0; r < nrows; r++)
+				if (!isnull[c][r] && VARATT_IS_EXTERNAL(DatumGetPointer(values[c][r])))
+					values[c][r] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(values[c][r])));
+		}
 		SendEncoded(pw, nrows, values, isnull);
 		return;
 	}
@@ -580,8 +597,9 @@ ParallelWriterAddRecords(ParallelWriter *pw, int nrows, const char *records, Siz
 				pw->values[c] = MemoryContextAlloc(pw->cxt, sizeof(Datum) * compact_row_group_size);
 				pw->isnull[c] = MemoryContextAlloc(pw->cxt, sizeof(bool) * compact_row_group_size);
 			}
+			pw->values_rows = compact_row_group_size;
 		}
-		if (nrows <= 0 || nrows > compact_row_group_size)
+		if (nrows <= 0 || nrows > pw->values_rows)
 			elog(ERROR, "invalid row group of %d rows", nrows);
 		ReadRecords(records, len, pw->desc, pw->column_of, nrows,
 					pw->values, pw->isnull);
@@ -918,9 +936,14 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 		else if (msg.kind == 'P')
 		{
 			const char *meta = (const char *) data + PW_HEADER_SIZE;
+			uint32		rows;
 
-			if (msg.id <= 0 || (uint64) msg.id > len - PW_HEADER_SIZE)
+			if (msg.arg <= 0 || msg.arg > compact_row_group_size ||
+				msg.id < (int64) sizeof(uint32) || (uint64) msg.id > len - PW_HEADER_SIZE)
 				elog(ERROR, "invalid encoded row group message");
+			memcpy(&rows, meta, sizeof(uint32));
+			if (rows != (uint32) msg.arg)
+				elog(ERROR, "encoded row group of %u rows, message says %d", rows, msg.arg);
 			FragmentWriterAddEncodedRowGroup(writer, meta, (Size) msg.id,
 											 meta + msg.id,
 											 len - PW_HEADER_SIZE - (Size) msg.id);

@@ -24,7 +24,9 @@
  *	   per tier on its way to the minimum size, a logarithmic number of
  *	   times, never once per trigger; and once the small fragments add up
  *	   to merge_small_bytes (compact_threshold_mb), all of them merge;
- *	 - a large fragment over the deleted ratio is rewritten on its own.
+ *	 - a large fragment over the deleted ratio is rewritten on its own, into
+ *	   a new fragment of its rows (several such in one group, up to the
+ *	   target size).
  *
  * A lone small fragment is left alone, so compacting twice in a row finds
  * nothing to do the second time.
@@ -211,22 +213,31 @@ CompactionPlanBuild(Relation rel, const CompactionRequest *request,
 	}
 	else
 	{
-		/* fragments over the deleted ratio: small ones merge, big ones alone */
+		/*
+		 * Fragments over the deleted ratio: small ones merge, big ones are
+		 * rewritten each into its own new fragment, several to a group (one
+		 * transaction and one parallel writer) up to the target size.
+		 */
+		Candidate **alone = palloc(sizeof(Candidate *) * Max(nchosen, 1));
+		int			nalone = 0;
+
 		for (i = 0; i < nchosen; i++)
 		{
 			if (chosen[i]->live_bytes < settings.min_file_bytes &&
 				chosen[i]->live_bytes < settings.target_file_bytes / 2 &&
 				!request->rewrite_all)
 				small[nsmall++] = chosen[i];
-			else if (request->rewrite_all)
-				continue;
-			else
-			{
-				CompactionGroup *group = NewGroup("deleted", -1);
+			else if (!request->rewrite_all)
+				alone[nalone++] = chosen[i];
+		}
+		if (nalone > 0)
+		{
+			int			before = list_length(plan->groups);
 
-				GroupAdd(group, chosen[i]);
-				plan->groups = lappend(plan->groups, group);
-			}
+			PackGroups(plan, alone, nalone, settings.target_file_bytes,
+					   "deleted", -1);
+			for (int g = before; g < list_length(plan->groups); g++)
+				((CompactionGroup *) list_nth(plan->groups, g))->one_per_source = true;
 		}
 		if (request->rewrite_all)
 			PackGroups(plan, chosen, nchosen, settings.target_file_bytes, "all", -1);

@@ -12,10 +12,18 @@
  * footer and trailer, fsyncs the file and then its directory: once Finish
  * returns, the file is durable and may be referenced from the catalog.
  *
+ * An encoder (FragmentWriterBeginEncoder) is a writer without a file: it
+ * keeps a row group's pages and footer entry for its caller, who sends
+ * them to the process writing the file, which appends them as they are
+ * (FragmentWriterAddEncodedRowGroup), moving the entry's offsets and
+ * folding its statistics into the fragment's.
+ *
  * Memory: the writer owns a context (child of the caller's at Begin) with a
  * child reset per row group and a grandchild reset per page.  Statistics
- * of a row group point into the caller's arrays until they are serialized
- * at the end of the row group; fragment-level min/max are copies.
+ * of a row group point into the caller's arrays (or, for an encoded row
+ * group, into copies in the row group's context) until they are
+ * serialized at the end of the row group; fragment-level min/max are
+ * copies.
  *
  * Errors: fd.c does not close files opened with PathNameOpenFile at
  * transaction abort, so a reset callback on the writer's context closes
@@ -839,7 +847,8 @@ FragmentWriterAddEncodedRowGroup(FragmentWriter *writer, const char *meta,
 		if (!DecodeU64(&in, &start) || !DecodeU64(&in, &length) ||
 			!DecodeU32(&in, &npages) || !DecodeU64(&in, &null_count) ||
 			!DecodeU8(&in, &flags) || start != next || length > pageslen - start ||
-			null_count > nrows)
+			null_count > nrows || (flags & ~FOOTER_STATS_MINMAX) != 0 ||
+			((flags & FOOTER_STATS_MINMAX) && wc->col.ssup == NULL))
 			elog(ERROR, "invalid encoded row group");
 		next = start + length;
 		stats.null_count = (int64) null_count;
