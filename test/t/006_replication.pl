@@ -72,8 +72,8 @@ $primary->safe_psql('tmpl', q{
 $primary->safe_psql('postgres', 'CREATE DATABASE copy TEMPLATE tmpl');
 
 # fragments of several MB written by the parallel writer, WAL-logged in
-# 1 MB chunks by both processes (in any order): the standby replays the
-# same bytes
+# 1 MB chunks by both processes (in any order), every other row group
+# encoded by the backend: the standby replays the same bytes
 $primary->safe_psql('postgres', q{
 	CREATE TABLE pw (id int, k int, v text) USING compact
 		WITH (compact_deleted_ratio = 0.2, auto_compact = false);
@@ -84,6 +84,7 @@ $primary->safe_psql('postgres', q{
 });
 my ($pw_rc, $pw_out, $pw_err) = $primary->psql('postgres', q{
 	SET compact.min_parallel_compaction_size = 0;
+	SET compact.debug_leader_encodes = alternate;
 	SET client_min_messages = debug1;
 	VACUUM (COMPACT, ORDER_BY 'k, id') pw;
 	DELETE FROM pw WHERE id % 4 = 0;
@@ -210,15 +211,19 @@ is($primary->safe_psql('postgres', $check), $expect_crash,
 my $bare = PostgreSQL::Test::Cluster->new('bare');
 $bare->init_from_backup($primary, 'base', has_restoring => 1, standby => 1);
 $bare->adjust_conf('postgresql.conf', 'shared_preload_libraries', "''");
-$bare->start(fail_ok => 1);
+# started without waiting (not $bare->start): it may stop before or just
+# after it accepts connections, and the harness bails out on the latter
+PostgreSQL::Test::Utils::system_log('pg_ctl', '-D', $bare->data_dir, '-l',
+	$bare->logfile, '-W', 'start');
 my $log = '';
 for (1 .. 300)
 {
-	$log = slurp_file($bare->logfile);
+	$log = -e $bare->logfile ? slurp_file($bare->logfile) : '';
 	last if $log =~ /not registered/;
 	usleep(100_000);
 }
-$bare->stop('immediate', fail_ok => 1);
+PostgreSQL::Test::Utils::run_log(
+	[ 'pg_ctl', '-D', $bare->data_dir, '-m', 'immediate', 'stop' ]);
 like($log, qr/resource manager with ID 141 not registered/,
 	'a standby without compact stops at our first record');
 like($log, qr/HINT:.*shared_preload_libraries/, 'with a hint to preload it');
