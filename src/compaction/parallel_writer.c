@@ -422,6 +422,28 @@ ParallelWriterBegin(ParallelWriter *pw, int64 fragment_id, TransactionId file_xi
 }
 
 /*
+ * Arrays for a row group of records turned into columns (ReadRecords):
+ * *column_of maps each attribute of desc to its column (or -1), *values and
+ * *isnull hold compact_row_group_size rows of each column.
+ */
+static void
+ColumnArrays(TupleDesc desc, int ncols, const FragmentColumn *cols,
+			 int **column_of, Datum ***values, bool ***isnull)
+{
+	*column_of = palloc(sizeof(int) * Max(desc->natts, 1));
+	for (int a = 0; a < desc->natts; a++)
+		(*column_of)[a] = -1;
+	*values = palloc(sizeof(Datum *) * Max(ncols, 1));
+	*isnull = palloc(sizeof(bool *) * Max(ncols, 1));
+	for (int c = 0; c < ncols; c++)
+	{
+		(*column_of)[cols[c].attnum - 1] = c;
+		(*values)[c] = palloc(sizeof(Datum) * compact_row_group_size);
+		(*isnull)[c] = palloc(sizeof(bool) * compact_row_group_size);
+	}
+}
+
+/*
  * Should this process encode the next row group instead of the worker?
  * When the worker has another row group waiting besides the one it is
  * writing, the backend would soon wait for room in the queue: encoding
@@ -492,22 +514,22 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 	char	   *p;
 	WriterMessage *msg;
 
+	/* flatten what is not inline (values are never toasted) */
+	for (int c = 0; c < pw->ncols; c++)
+	{
+		if (pw->cols[c].typlen != -1)
+			continue;
+		for (int r = 0; r < nrows; r++)
+			if (!isnull[c][r] && VARATT_IS_EXTERNAL(DatumGetPointer(values[c][r])))
+				values[c][r] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(values[c][r])));
+	}
 	if (BackendEncodes(pw))
 	{
-		/* flattened as below (values are never toasted) */
-		for (int c = 0; c < pw->ncols; c++)
-		{
-			if (pw->cols[c].typlen != -1)
-				continue;
-			for (int r = 0; r < nrows; r++)
-				if (!isnull[c][r] && VARATT_IS_EXTERNAL(DatumGetPointer(values[c][r])))
-					values[c][r] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(values[c][r])));
-		}
 		SendEncoded(pw, nrows, values, isnull);
 		return;
 	}
 
-	/* the size, flattening what is not inline (values are never toasted) */
+	/* the size */
 	for (int c = 0; c < pw->ncols; c++)
 	{
 		const FragmentColumn *col = &pw->cols[c];
@@ -522,8 +544,6 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 		{
 			if (isnull[c][r])
 				continue;
-			if (col->typlen == -1 && VARATT_IS_EXTERNAL(DatumGetPointer(values[c][r])))
-				values[c][r] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(values[c][r])));
 			size += MAXALIGN(datumGetSize(values[c][r], false, col->typlen));
 		}
 	}
@@ -584,20 +604,12 @@ ParallelWriterAddRecords(ParallelWriter *pw, int nrows, const char *records, Siz
 		/* as columns, as the worker would turn them */
 		if (pw->values == NULL)
 		{
-			int			natts = pw->desc->natts;
+			MemoryContext old = MemoryContextSwitchTo(pw->cxt);
 
-			pw->column_of = MemoryContextAlloc(pw->cxt, sizeof(int) * Max(natts, 1));
-			for (int a = 0; a < natts; a++)
-				pw->column_of[a] = -1;
-			pw->values = MemoryContextAlloc(pw->cxt, sizeof(Datum *) * Max(pw->ncols, 1));
-			pw->isnull = MemoryContextAlloc(pw->cxt, sizeof(bool *) * Max(pw->ncols, 1));
-			for (int c = 0; c < pw->ncols; c++)
-			{
-				pw->column_of[pw->cols[c].attnum - 1] = c;
-				pw->values[c] = MemoryContextAlloc(pw->cxt, sizeof(Datum) * compact_row_group_size);
-				pw->isnull[c] = MemoryContextAlloc(pw->cxt, sizeof(bool) * compact_row_group_size);
-			}
+			ColumnArrays(pw->desc, pw->ncols, pw->cols, &pw->column_of,
+						 &pw->values, &pw->isnull);
 			pw->values_rows = compact_row_group_size;
+			MemoryContextSwitchTo(old);
 		}
 		if (nrows <= 0 || nrows > pw->values_rows)
 			elog(ERROR, "invalid row group of %d rows", nrows);
@@ -858,17 +870,7 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 								  true, &ncols);
 	if (ncols != shared->ncols || rel->rd_node.relNode != shared->relnode)
 		elog(ERROR, "parallel compaction writer sees another table than its leader");
-	column_of = palloc(sizeof(int) * Max(RelationGetDescr(rel)->natts, 1));
-	for (int a = 0; a < RelationGetDescr(rel)->natts; a++)
-		column_of[a] = -1;
-	values = palloc(sizeof(Datum *) * Max(ncols, 1));
-	isnull = palloc(sizeof(bool *) * Max(ncols, 1));
-	for (int c = 0; c < ncols; c++)
-	{
-		column_of[cols[c].attnum - 1] = c;
-		values[c] = palloc(sizeof(Datum) * compact_row_group_size);
-		isnull[c] = palloc(sizeof(bool) * compact_row_group_size);
-	}
+	ColumnArrays(RelationGetDescr(rel), ncols, cols, &column_of, &values, &isnull);
 	fragcxt = AllocSetContextCreate(CurrentMemoryContext, "compact parallel writer",
 									ALLOCSET_DEFAULT_SIZES);
 
