@@ -160,6 +160,62 @@ VACUUM (COMPACT, VERBOSE) pw_p;
 SELECT * FROM pw_check();
 SELECT pw_index_agrees('SELECT * FROM pw_p WHERE id BETWEEN 1000 AND 3000') AS btree;
 
+-- sorts of several fragments: the worker decodes about half of them in
+-- each pass over the sources (keys and widths, then the records of each
+-- chunk) and the backend puts their rows in place; with maintenance_work_mem
+-- at 8MB or 16MB the sorts take several passes; the files are the same bytes
+CREATE PROCEDURE pw_insert(first int, n int) LANGUAGE plpgsql AS $f$
+DECLARE t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['pw_s', 'pw_p', 'pw_h'] LOOP
+		EXECUTE format($q$INSERT INTO %s SELECT g, g %% 37, CASE WHEN g %% 11 = 0 THEN NULL ELSE 'Name ' || (g %% 1000) END,
+			   (g %% 9973) * 1.25, (g::bigint * 7919 %% 18000) / 100.0 - 90,
+			   timestamptz '2026-01-01' + g * interval '17 seconds', g %% 3 = 0,
+			   ARRAY['t' || g %% 5, 'u' || g %% 7], repeat('x', g %% 20), md5(g::text)
+		  FROM generate_series(%s, %s) g$q$, t, first, first + n - 1);
+	END LOOP;
+END $f$;
+CALL pw_insert(200001, 10000);
+CALL pw_insert(210001, 10000);
+CALL pw_insert(220001, 10000);
+DELETE FROM pw_s WHERE id % 13 = 0;
+DELETE FROM pw_p WHERE id % 13 = 0;
+DELETE FROM pw_h WHERE id % 13 = 0;
+SET maintenance_work_mem = '8MB';
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM (COMPACT, Z_ORDER_BY 'lat, id') pw_s;
+SET compact.min_parallel_compaction_size = 0;
+SET client_min_messages = debug1;
+VACUUM (COMPACT, Z_ORDER_BY 'lat, id') pw_p;
+RESET client_min_messages;
+SELECT * FROM pw_check();
+CALL pw_insert(230001, 10000);
+CALL pw_insert(240001, 10000);
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM (COMPACT, HILBERT_BY 'lat, ts, grp') pw_s;
+SET compact.min_parallel_compaction_size = 0;
+VACUUM (COMPACT, HILBERT_BY 'lat, ts, grp') pw_p;
+SELECT * FROM pw_check();
+CALL pw_insert(250001, 10000);
+CALL pw_insert(260001, 10000);
+DELETE FROM pw_s WHERE id % 17 = 0;
+DELETE FROM pw_p WHERE id % 17 = 0;
+DELETE FROM pw_h WHERE id % 17 = 0;
+SET maintenance_work_mem = '16MB';
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM (COMPACT, ORDER_BY 'grp DESC, lat, id') pw_s;
+SET compact.min_parallel_compaction_size = 0;
+SET client_min_messages = debug1;
+VACUUM (COMPACT, ORDER_BY 'grp DESC, lat, id') pw_p;
+RESET client_min_messages;
+RESET maintenance_work_mem;
+SELECT * FROM pw_check();
+SELECT (SELECT array_agg(id ORDER BY ctid) FROM pw_p) =
+	   (SELECT array_agg(id ORDER BY grp DESC, lat, id) FROM pw_p) AS sorted;
+SELECT pw_index_agrees('SELECT * FROM pw_p WHERE id BETWEEN 201000 AND 203000') AS btree,
+	   pw_index_agrees($$SELECT * FROM pw_p WHERE lower(name) = 'name 17'$$) AS expression;
+DROP PROCEDURE pw_insert(int, int);
+
 -- rolled back, in a transaction and in a subtransaction: nothing changes
 SET compact.min_parallel_compaction_size = 0;
 BEGIN;

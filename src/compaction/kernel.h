@@ -14,6 +14,7 @@
 
 #include "access/genam.h"
 #include "nodes/execnodes.h"
+#include "storage/shm_mq.h"
 #include "utils/datum.h"
 
 #include "catalog/metadata.h"
@@ -175,6 +176,11 @@ extern void ParallelWriterAddRecords(ParallelWriter *pw, int nrows,
 									 const char *records, Size len);
 extern void ParallelWriterCopyRowGroup(ParallelWriter *pw,
 									   FragmentReader *reader, int rowgroup);
+extern void ParallelWriterRequestHelp(ParallelWriter *pw, const void *req,
+									  Size reqlen, const void *extra,
+									  Size extralen);
+extern bool ParallelWriterReceiveHelp(ParallelWriter *pw, bool wait,
+									  const char **data, Size *len);
 extern void ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info,
 								 bytea **stats);
 extern void ParallelWriterEnd(ParallelWriter *pw);
@@ -185,5 +191,7 @@ extern void KernelMerge(GroupRun *gs);
 /* kernel_sort.c */
 extern bool KernelSortInPasses(GroupRun *gs);
 extern void KernelSortTuplesort(GroupRun *gs);
+extern void KernelSortHelp(Relation rel, const char *data, Size len,
+						   shm_mq_handle *out);
 
 #endif							/* COMPACT_COMPACTION_KERNEL_H */

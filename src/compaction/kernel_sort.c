@@ -354,7 +354,8 @@ NormalizedKey(Oid typid, Datum value)
  */
 typedef struct KeyBuilder
 {
-	const CompactionRequest *req;
+	int			nkeys;
+	ClusterKey	keys[COMPACT_MAX_CURVE_COLUMNS];	/* no pointers: the worker gets a copy */
 	bool		curve;
 	CurveKeyState cks;
 	int			nwords;
@@ -367,8 +368,13 @@ KeyBuilderInit(KeyBuilder *kb, GroupRun *gs)
 {
 	const CompactionRequest *req = gs->request;
 
+	StaticAssertStmt(FAST_SORT_MAX_COLUMNS <= COMPACT_MAX_CURVE_COLUMNS,
+					 "KeyBuilder's keys hold every ORDER BY column it handles");
 	memset(kb, 0, sizeof(KeyBuilder));
-	kb->req = req;
+	if (req->nkeys > COMPACT_MAX_CURVE_COLUMNS)
+		return false;
+	kb->nkeys = req->nkeys;
+	memcpy(kb->keys, req->keys, sizeof(ClusterKey) * req->nkeys);
 	kb->curve = req->strategy != COMPACTION_SORT;
 	if (kb->curve)
 	{
@@ -427,17 +433,15 @@ static inline void
 KeyBuild(const KeyBuilder *kb, Datum **values, bool **isnull, int64 r,
 		 uint64 *words)
 {
-	const CompactionRequest *req = kb->req;
-
 	if (kb->curve)
 	{
 		Datum		kv[COMPACT_MAX_CURVE_COLUMNS];
 		bool		kn[COMPACT_MAX_CURVE_COLUMNS];
 
-		for (int k = 0; k < req->nkeys; k++)
+		for (int k = 0; k < kb->nkeys; k++)
 		{
-			kv[k] = values[req->keys[k].attnum - 1][r];
-			kn[k] = isnull[req->keys[k].attnum - 1][r];
+			kv[k] = values[kb->keys[k].attnum - 1][r];
+			kn[k] = isnull[kb->keys[k].attnum - 1][r];
 		}
 		words[0] = CurveKey(&kb->cks, kv, kn);
 	}
@@ -445,9 +449,9 @@ KeyBuild(const KeyBuilder *kb, Datum **values, bool **isnull, int64 r,
 	{
 		int			w = 0;
 
-		for (int k = 0; k < req->nkeys; k++)
+		for (int k = 0; k < kb->nkeys; k++)
 		{
-			const ClusterKey *key = &req->keys[k];
+			const ClusterKey *key = &kb->keys[k];
 			bool		null = isnull[key->attnum - 1][r];
 			uint64		v = null ? 0 :
 				NormalizedKey(key->typid, values[key->attnum - 1][r]);
@@ -551,6 +555,460 @@ SortShortEntries(ShortSortEntry *entries, ShortSortEntry *spare, int64 n)
 }
 
 /*
+ * Row r of the column arrays as a record (see RowRecordFixedSize) at rec;
+ * returns where it ends.
+ */
+static inline char *
+RecordBuild(TupleDesc desc, Datum **values, bool **isnull, int r, char *rec)
+{
+	int			natts = desc->natts;
+	Datum	   *rv = (Datum *) rec;
+	bool	   *rn = (bool *) (rec + sizeof(Datum) * natts);
+	char	   *p = rec + RowRecordFixedSize(natts);
+
+	for (int a = 0; a < natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		bool		null = isnull[a][r];
+		Datum		v = values[a][r];
+		Size		len;
+
+		rn[a] = null;
+		if (att->attbyval || null)
+		{
+			rv[a] = v;
+			continue;
+		}
+		len = datumGetSize(v, false, att->attlen);
+		memcpy(p, DatumGetPointer(v), len);
+		rv[a] = PointerGetDatum(p);
+		p += MAXALIGN(len);
+	}
+	return p;
+}
+
+/*
+ * Copy the record at src (which ends before end) to dst, pointing its
+ * by-reference Datums at their new place; returns where it ends at src.
+ */
+static inline const char *
+RecordPlace(TupleDesc desc, const char *src, const char *end, char *dst)
+{
+	int			natts = desc->natts;
+	Size		fixed = RowRecordFixedSize(natts);
+	const bool *rn = (const bool *) (src + sizeof(Datum) * natts);
+	Datum	   *rv = (Datum *) dst;
+	const char *p = src + fixed;
+
+	if (src + fixed > end)
+		elog(ERROR, "truncated records from the parallel compaction worker");
+	memcpy(dst, src, fixed);
+	for (int a = 0; a < natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attbyval || rn[a])
+			continue;
+		if (p + (att->attlen > 0 ? att->attlen : VARHDRSZ_SHORT) > end)
+			elog(ERROR, "truncated records from the parallel compaction worker");
+		rv[a] = PointerGetDatum(dst + (p - src));
+		p += MAXALIGN(datumGetSize(PointerGetDatum(p), false, att->attlen));
+		if (p > end)
+			elog(ERROR, "truncated records from the parallel compaction worker");
+	}
+	memcpy(dst + fixed, src + fixed, p - (src + fixed));
+	return p;
+}
+
+/*
+ * The parallel writer's worker decodes some of the sources for the passes
+ * (SortHelp): while the backend decodes the others, the worker, which
+ * otherwise waits for the first row group to write, decodes its sources
+ * and sends back per row group, in pass 1, every row's key words and width
+ * (the backend skips deleted rows), and in each later pass the records of
+ * the rows of the chunk, which the backend copies to their place.  Each
+ * process runs the same code on its rows (KeyBuild, RowWidth,
+ * RecordBuild), so the order and the records are those the backend alone
+ * would make.
+ */
+typedef struct SortHelpRequest
+{
+	char		kind;			/* 'K': keys and widths; 'G': records */
+	int64		fragment_id;	/* the source */
+	TransactionId file_xid;
+	int64		row_count;
+	int64		bytes;
+	KeyBuilder	kb;				/* 'K' */
+	/* then 'K': per attribute, decode it?  'G': per row, is it wanted? */
+} SortHelpRequest;
+
+/* the worker's answer, one per row group of the source */
+typedef struct SortHelpReply
+{
+	int32		rows;			/* rows of the row group */
+	int32		records;		/* 'G': records that follow */
+	int64		bytes;			/* bytes read (for progress) */
+	/* then 'K': rows * nwords key words, rows widths; 'G': the records */
+} SortHelpReply;
+
+#define SORT_HELP_HEADER	MAXALIGN(sizeof(SortHelpRequest))
+#define SORT_HELP_REPLY		MAXALIGN(sizeof(SortHelpReply))
+
+/* The backend's side: which sources are the worker's, where their rows go. */
+typedef struct SortHelp
+{
+	GroupRun   *gs;
+	ParallelWriter *pw;			/* NULL: no help */
+	bool	   *theirs;			/* per source: decoded by the worker */
+	int64	   *base;			/* per source: live rows before it; [nsources]: all */
+	char		kind;			/* the pass: 'K' or 'G' */
+	int			cur;			/* the worker source whose rows come next */
+	int64		offset;			/* its next row */
+	int64		n;				/* the live row number of its next live row */
+	/* pass 1 */
+	const KeyBuilder *kb;
+	ShortSortEntry *shorts;
+	SortEntry  *entries;
+	uint32	   *widths;
+	bool		too_wide;
+	/* placement */
+	TupleDesc	desc;
+	char	   *buf;
+	const int64 *offs;
+	int64		lo;
+	int64		hi;
+} SortHelp;
+
+/*
+ * Which sources the worker decodes: about half of the bytes, when the
+ * group has a parallel writer and two sources or more.
+ */
+static void
+SortHelpInit(SortHelp *help, GroupRun *gs)
+{
+	int64		mine = 0;
+	int64		theirs = 0;
+	int			ntheirs = 0;
+
+	memset(help, 0, sizeof(SortHelp));
+	help->gs = gs;
+	help->desc = RelationGetDescr(gs->rel);
+	help->base = palloc(sizeof(int64) * (gs->nsources + 1));
+	help->base[0] = 0;
+	for (int s = 0; s < gs->nsources; s++)
+		help->base[s + 1] = help->base[s] + gs->sources[s]->row_count -
+			(gs->deleted[s] ? gs->deleted[s]->ndeleted : 0);
+	if (gs->out.pw == NULL || gs->nsources < 2)
+		return;
+	help->pw = gs->out.pw;
+	help->theirs = palloc0(sizeof(bool) * gs->nsources);
+	for (int s = 0; s < gs->nsources; s++)
+	{
+		if (theirs < mine)
+		{
+			help->theirs[s] = true;
+			theirs += gs->sources[s]->bytes;
+		}
+		else
+			mine += gs->sources[s]->bytes;
+	}
+	for (int s = 0; s < gs->nsources; s++)
+		ntheirs += help->theirs[s];
+	elog(DEBUG1, "compact: the parallel worker decodes %d of the %d sources",
+		 ntheirs, gs->nsources);
+}
+
+static inline bool
+SortHelpTheirs(const SortHelp *help, int s)
+{
+	return help->theirs != NULL && help->theirs[s];
+}
+
+/* Position the cursor at the first row of the next worker source. */
+static void
+SortHelpNextSource(SortHelp *help)
+{
+	while (help->cur < help->gs->nsources && !SortHelpTheirs(help, help->cur))
+		help->cur++;
+	help->offset = 0;
+	if (help->cur < help->gs->nsources)
+		help->n = help->base[help->cur];
+}
+
+/*
+ * Ask the worker for its sources' part of a pass: 'K' with the key builder
+ * and the attributes to decode, 'G' with the rows of the chunk [lo, hi).
+ */
+static void
+SortHelpStart(SortHelp *help, char kind, const KeyBuilder *kb, const bool *needed)
+{
+	GroupRun   *gs = help->gs;
+	char		header[SORT_HELP_HEADER];
+	SortHelpRequest *req = (SortHelpRequest *) header;
+	char	   *wanted = NULL;
+
+	if (help->pw == NULL)
+		return;
+	help->kind = kind;
+	help->cur = 0;
+	SortHelpNextSource(help);
+	for (int s = 0; s < gs->nsources; s++)
+	{
+		const FragmentMeta *meta = gs->sources[s];
+		const void *extra;
+		Size		extralen;
+
+		if (!SortHelpTheirs(help, s))
+			continue;
+		memset(header, 0, SORT_HELP_HEADER);
+		req->kind = kind;
+		req->fragment_id = meta->fragment_id;
+		req->file_xid = meta->file_xid;
+		req->row_count = meta->row_count;
+		req->bytes = meta->bytes;
+		if (kind == 'K')
+		{
+			req->kb = *kb;
+			extra = needed;
+			extralen = help->desc->natts;
+		}
+		else
+		{
+			const int64 *map = gs->maps[s];
+
+			wanted = wanted ? repalloc(wanted, Max(meta->row_count, 1)) :
+				palloc(Max(meta->row_count, 1));
+			for (int64 r = 0; r < meta->row_count; r++)
+				wanted[r] = map[r] >= help->lo && map[r] < help->hi;
+			extra = wanted;
+			extralen = meta->row_count;
+		}
+		ParallelWriterRequestHelp(help->pw, header, SORT_HELP_HEADER, extra, extralen);
+	}
+	if (wanted)
+		pfree(wanted);
+}
+
+/* One answer of the worker: a row group of the source at the cursor. */
+static void
+SortHelpTake(SortHelp *help, const char *data, Size len)
+{
+	GroupRun   *gs = help->gs;
+	int			s = help->cur;
+	SortHelpReply reply;
+	const char *p = data + SORT_HELP_REPLY;
+	const char *end = data + len;
+
+	if (s >= gs->nsources || len < SORT_HELP_REPLY)
+		elog(ERROR, "unexpected answer from the parallel compaction worker");
+	memcpy(&reply, data, sizeof(reply));
+	if (reply.rows <= 0 || reply.rows > gs->sources[s]->row_count - help->offset)
+		elog(ERROR, "parallel compaction worker sent a row group of %d rows", reply.rows);
+	CompactionNoteIO(reply.bytes, 0);
+	if (help->kind == 'K')
+	{
+		int			nwords = help->kb->nwords;
+		const char *keys = p;
+		const char *widths = p + sizeof(uint64) * nwords * reply.rows;
+
+		if (len != SORT_HELP_REPLY + (sizeof(uint64) * nwords + sizeof(uint32)) * reply.rows)
+			elog(ERROR, "invalid answer of %zu bytes from the parallel compaction worker", len);
+		for (int r = 0; r < reply.rows; r++)
+		{
+			int64		offset = help->offset + r;
+			uint32		width;
+
+			if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
+				continue;
+			if (help->n >= help->base[s + 1])
+				elog(ERROR, "compaction found more than " INT64_FORMAT " live rows",
+					 help->base[gs->nsources]);
+			if (help->shorts)
+			{
+				help->shorts[help->n].k[1] = 0;
+				memcpy(help->shorts[help->n].k, keys + sizeof(uint64) * nwords * r,
+					   sizeof(uint64) * nwords);
+				help->shorts[help->n].row = help->n;
+			}
+			else
+			{
+				memcpy(help->entries[help->n].k, keys + sizeof(uint64) * nwords * r,
+					   sizeof(uint64) * nwords);
+				help->entries[help->n].row = help->n;
+			}
+			memcpy(&width, widths + sizeof(uint32) * r, sizeof(uint32));
+			if (width == PG_UINT32_MAX)
+				help->too_wide = true;
+			help->widths[help->n++] = width;
+		}
+	}
+	else
+	{
+		const int64 *map = gs->maps[s];
+		int			records = 0;
+
+		for (int r = 0; r < reply.rows; r++)
+		{
+			int64		j = map[help->offset + r];
+
+			if (j < 0)
+				continue;		/* deleted */
+			help->n++;
+			if (j < help->lo || j >= help->hi)
+				continue;		/* another chunk's */
+			if (++records > reply.records)
+				break;
+			p = RecordPlace(help->desc, p, end, help->buf + help->offs[help->n - 1]);
+		}
+		if (records != reply.records || p != end)
+			elog(ERROR, "parallel compaction worker sent %d records of %zu bytes, expected %d",
+				 reply.records, len, records);
+	}
+	help->offset += reply.rows;
+	if (help->offset == gs->sources[s]->row_count)
+	{
+		if (help->n != help->base[s + 1])
+			elog(ERROR, "compaction decoded " INT64_FORMAT " rows of a source instead of " INT64_FORMAT,
+				 help->n - help->base[s], help->base[s + 1] - help->base[s]);
+		help->cur++;
+		SortHelpNextSource(help);
+	}
+}
+
+/*
+ * Take the worker's answers that have come (wait: until it has done its
+ * part of the pass).
+ */
+static void
+SortHelpCollect(SortHelp *help, bool wait)
+{
+	const char *data;
+	Size		len;
+
+	if (help->pw == NULL)
+		return;
+	while (help->cur < help->gs->nsources &&
+		   ParallelWriterReceiveHelp(help->pw, wait, &data, &len))
+		SortHelpTake(help, data, len);
+}
+
+/*
+ * The worker's side of SortHelp: decode the source that req names and
+ * answer per row group.
+ */
+void
+KernelSortHelp(Relation rel, const char *data, Size len, shm_mq_handle *out)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			natts = desc->natts;
+	Size		fixed = RowRecordFixedSize(natts);
+	SortHelpRequest req;
+	FragmentMeta meta;
+	GroupSource src;
+	const char *extra = data + SORT_HELP_HEADER;
+	char	   *buf = NULL;
+	Size		bufsize = 0;
+	int64		offset = 0;
+	MemoryContext cxt;
+	MemoryContext old;
+
+	if (len < SORT_HELP_HEADER)
+		elog(ERROR, "invalid request from the compaction leader");
+	memcpy(&req, data, sizeof(req));
+	if ((req.kind == 'K' && len != SORT_HELP_HEADER + natts) ||
+		(req.kind == 'G' && len != SORT_HELP_HEADER + req.row_count) ||
+		(req.kind != 'K' && req.kind != 'G') ||
+		(req.kind == 'K' && (req.kb.nwords <= 0 || req.kb.nwords > FAST_SORT_MAX_WORDS ||
+							 req.kb.nkeys <= 0 || req.kb.nkeys > COMPACT_MAX_CURVE_COLUMNS)))
+		elog(ERROR, "invalid request from the compaction leader");
+	if (req.kind == 'K')
+		for (int k = 0; k < req.kb.nkeys; k++)
+			if (req.kb.keys[k].attnum <= 0 || req.kb.keys[k].attnum > natts ||
+				(!req.kb.curve && !NormalizableType(req.kb.keys[k].typid)) ||
+				req.kb.keys[k].typid != TupleDescAttr(desc, req.kb.keys[k].attnum - 1)->atttypid)
+				elog(ERROR, "invalid sort key from the compaction leader");
+	if (req.kind == 'K' && req.kb.curve &&
+		(!CurveKeyAdopt(&req.kb.cks) || req.kb.cks.ndims != req.kb.nkeys))
+		elog(ERROR, "invalid curve key from the compaction leader");
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "compact sort help",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	memset(&meta, 0, sizeof(meta));
+	meta.fragment_id = req.fragment_id;
+	meta.file_xid = req.file_xid;
+	meta.row_count = req.row_count;
+	meta.bytes = req.bytes;
+	GroupSourceOpen(&src, rel, &meta);
+	if (req.kind == 'K')
+		src.only = (const bool *) extra;
+	while (GroupSourceNextRowGroup(&src))
+	{
+		SortHelpReply *reply;
+		Size		size = SORT_HELP_REPLY;
+		int			records = 0;
+		bool		decode = req.kind == 'K';
+		char	   *p;
+
+		if (req.kind == 'K')
+			size += (sizeof(uint64) * req.kb.nwords + sizeof(uint32)) * src.rows;
+		else
+			for (int r = 0; r < src.rows; r++)
+				decode |= extra[offset + r] != 0;
+		if (decode)
+			GroupSourceDecode(&src);
+		if (req.kind == 'G' && decode)
+			for (int r = 0; r < src.rows; r++)
+			{
+				if (!extra[offset + r])
+					continue;
+				size += fixed + RowWidth(desc, src.values, src.isnull, r);
+				records++;
+			}
+		if (size > bufsize)
+		{
+			if (buf)
+				pfree(buf);
+			bufsize = Max(size, bufsize * 2);
+			buf = MemoryContextAllocHuge(cxt, bufsize);
+		}
+		reply = (SortHelpReply *) buf;
+		memset(buf, 0, SORT_HELP_REPLY);
+		reply->rows = src.rows;
+		reply->records = records;
+		reply->bytes = decode ? src.rowgroup_bytes : 0;
+		p = buf + SORT_HELP_REPLY;
+		if (req.kind == 'K')
+		{
+			uint64	   *keys = (uint64 *) p;
+			char	   *widths = p + sizeof(uint64) * req.kb.nwords * src.rows;
+
+			for (int r = 0; r < src.rows; r++)
+			{
+				Size		width = fixed + RowWidth(desc, src.values, src.isnull, r);
+				uint32		w = (uint32) Min(width, (Size) PG_UINT32_MAX);
+
+				KeyBuild(&req.kb, src.values, src.isnull, r, keys + req.kb.nwords * r);
+				memcpy(widths + sizeof(uint32) * r, &w, sizeof(uint32));
+			}
+			p = widths + sizeof(uint32) * src.rows;
+		}
+		else if (decode)
+			for (int r = 0; r < src.rows; r++)
+				if (extra[offset + r])
+					p = RecordBuild(desc, src.values, src.isnull, r, p);
+		Assert(p == buf + size);
+		if (shm_mq_send(out, size, buf, false, true) != SHM_MQ_SUCCESS)
+			ereport(ERROR,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("parallel compaction leader has gone away")));
+		offset += src.rows;
+	}
+	GroupSourceClose(&src);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+/*
  * The sort in passes.  A first pass decodes the sources one row group at a
  * time and keeps only each live row's key and width; the keys are sorted
  * and each row's new row number goes into the group's row maps.  Then the
@@ -609,6 +1067,7 @@ KernelSortInPasses(GroupRun *gs)
 	bool		too_wide = false;
 	bool	   *needed;
 	KeyBuilder	kb;
+	SortHelp	help;
 
 	if (live == 0 || !KeyBuilderInit(&kb, gs))
 		return false;
@@ -659,11 +1118,23 @@ KernelSortInPasses(GroupRun *gs)
 		needed[a] = !TupleDescAttr(desc, a)->attbyval;
 	for (int k = 0; k < gs->request->nkeys; k++)
 		needed[gs->request->keys[k].attnum - 1] = true;
+	SortHelpInit(&help, gs);
+	if (help.base[gs->nsources] != live)
+		elog(ERROR, "compaction counted " INT64_FORMAT " live rows instead of " INT64_FORMAT,
+			 help.base[gs->nsources], live);
+	help.kb = &kb;
+	help.shorts = shorts;
+	help.entries = entries;
+	help.widths = widths;
+	SortHelpStart(&help, 'K', &kb, needed);
 	for (int s = 0; s < gs->nsources; s++)
 	{
 		GroupSource src;
 		int64		offset = 0;
 
+		if (SortHelpTheirs(&help, s))
+			continue;
+		n = help.base[s];
 		old = MemoryContextSwitchTo(cxt);
 		GroupSourceOpen(&src, gs->rel, gs->sources[s]);
 		MemoryContextSwitchTo(old);
@@ -677,7 +1148,7 @@ KernelSortInPasses(GroupRun *gs)
 
 				if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
 					continue;
-				if (n >= live)
+				if (n >= help.base[s + 1])
 					elog(ERROR, "compaction found more than " INT64_FORMAT " live rows", live);
 				if (shortkeys)
 				{
@@ -691,17 +1162,21 @@ KernelSortInPasses(GroupRun *gs)
 					entries[n].row = n;
 				}
 				width = fixed + RowWidth(desc, src.values, src.isnull, r);
-				if (width > PG_UINT32_MAX)
+				if (width >= PG_UINT32_MAX)
 					too_wide = true;
 				widths[n] = (uint32) width;
 				n++;
 			}
+			SortHelpCollect(&help, false);
 		}
 		GroupSourceClose(&src);
+		if (n != help.base[s + 1])
+			elog(ERROR, "compaction decoded " INT64_FORMAT " rows of a source instead of " INT64_FORMAT,
+				 n - help.base[s], help.base[s + 1] - help.base[s]);
 	}
-	if (n != live)
-		elog(ERROR, "compaction decoded " INT64_FORMAT " rows instead of " INT64_FORMAT,
-			 n, live);
+	SortHelpCollect(&help, true);
+	too_wide |= help.too_wide;
+	n = live;
 	if (too_wide)
 	{
 		MemoryContextDelete(cxt);
@@ -786,20 +1261,26 @@ KernelSortInPasses(GroupRun *gs)
 		order[k] = k;
 	MemoryContextSwitchTo(old);
 
+	help.buf = buf;
+	help.offs = offs;
 	for (int c = 0; c < nchunks; c++)
 	{
 		int64		lo = first + bounds[c];
 		int64		hi = first + bounds[c + 1];
 		char	   *rec;
 
-		int64		i = 0;		/* live rows before this one */
-
+		help.lo = lo;
+		help.hi = hi;
+		SortHelpStart(&help, 'G', NULL, NULL);
 		for (int s = 0; s < gs->nsources; s++)
 		{
 			const int64 *map = gs->maps[s];
 			GroupSource src;
 			int64		offset = 0;
+			int64		i = help.base[s];	/* live rows before this one */
 
+			if (SortHelpTheirs(&help, s))
+				continue;
 			old = MemoryContextSwitchTo(cxt);
 			GroupSourceOpen(&src, gs->rel, gs->sources[s]);
 			MemoryContextSwitchTo(old);
@@ -808,6 +1289,7 @@ KernelSortInPasses(GroupRun *gs)
 				bool		wanted = false;
 				int64		nlive = 0;
 
+				SortHelpCollect(&help, false);
 				/* decode only row groups with rows of this chunk */
 				for (int r = 0; r < src.rows; r++)
 				{
@@ -826,10 +1308,6 @@ KernelSortInPasses(GroupRun *gs)
 				for (int r = 0; r < src.rows; r++, offset++)
 				{
 					int64		j = map[offset];
-					char	   *rec;
-					Datum	   *rv;
-					bool	   *rn;
-					char	   *p;
 
 					if (j < 0)
 						continue;	/* deleted */
@@ -839,32 +1317,12 @@ KernelSortInPasses(GroupRun *gs)
 					/* the writes land at random: ask for lines ahead */
 					if (i + PREFETCH_ROWS < n)
 						PrefetchForWrite(buf + offs[i + PREFETCH_ROWS]);
-					rec = buf + offs[i - 1];
-					rv = (Datum *) rec;
-					rn = (bool *) (rec + sizeof(Datum) * natts);
-					p = rec + fixed;
-					for (int a = 0; a < natts; a++)
-					{
-						Form_pg_attribute att = TupleDescAttr(desc, a);
-						bool		null = src.isnull[a][r];
-						Datum		v = src.values[a][r];
-						Size		len;
-
-						rn[a] = null;
-						if (att->attbyval || null)
-						{
-							rv[a] = v;
-							continue;
-						}
-						len = datumGetSize(v, false, att->attlen);
-						memcpy(p, DatumGetPointer(v), len);
-						rv[a] = PointerGetDatum(p);
-						p += MAXALIGN(len);
-					}
+					RecordBuild(desc, src.values, src.isnull, r, buf + offs[i - 1]);
 				}
 			}
 			GroupSourceClose(&src);
 		}
+		SortHelpCollect(&help, true);
 
 		/*
 		 * Out one row group at a time: the records as they are to the

@@ -29,6 +29,9 @@
  *		 behind, see BackendEncodes): its footer entry, then its pages, which
  *		 the worker appends;
  *	 'C' copy a row group of a source fragment as it is (the merge's path);
+ *	 'H' help the sort kernel: decode a source for one of its passes and
+ *		 answer with a message per row group (KernelSortHelp), before the
+ *		 backend sends anything else;
  *	 'F' finish the fragment: the worker writes the footer, fsyncs the file
  *		 and answers with its size, row groups and statistics; the backend
  *		 logs the rest of the file;
@@ -84,7 +87,7 @@ int			compact_min_parallel_compaction_size_kb = 16 * 1024;
 #define PW_KEY_SHARED		UINT64CONST(0xC0C0A0000000001)
 #define PW_KEY_QUEUES		UINT64CONST(0xC0C0A0000000002)
 #define PW_TO_WORKER_SIZE	((Size) 8 * 1024 * 1024)
-#define PW_TO_LEADER_SIZE	((Size) 64 * 1024)
+#define PW_TO_LEADER_SIZE	((Size) 4 * 1024 * 1024)
 
 typedef struct WriterShared
 {
@@ -649,6 +652,54 @@ ParallelWriterCopyRowGroup(ParallelWriter *pw, FragmentReader *reader, int rowgr
 }
 
 /*
+ * Ask the worker to help the sort kernel ('H'): req and extra are the sort
+ * kernel's, the worker hands them to KernelSortHelp.
+ */
+void
+ParallelWriterRequestHelp(ParallelWriter *pw, const void *req, Size reqlen,
+						  const void *extra, Size extralen)
+{
+	char		header[PW_HEADER_SIZE];
+	WriterMessage *msg = (WriterMessage *) header;
+	shm_mq_iovec iov[3];
+
+	memset(header, 0, PW_HEADER_SIZE);
+	msg->kind = 'H';
+	iov[0].data = header;
+	iov[0].len = PW_HEADER_SIZE;
+	iov[1].data = req;
+	iov[1].len = reqlen;
+	iov[2].data = extra;
+	iov[2].len = extralen;
+	SendV(pw, iov, 3);
+}
+
+/*
+ * The worker's next answer to 'H', valid until the next call; false if
+ * none has come yet and !wait.
+ */
+bool
+ParallelWriterReceiveHelp(ParallelWriter *pw, bool wait, const char **data, Size *len)
+{
+	for (;;)
+	{
+		void	   *p;
+		shm_mq_result res = shm_mq_receive(pw->to_leader, len, &p, true);
+
+		if (res == SHM_MQ_SUCCESS)
+		{
+			*data = p;
+			return true;
+		}
+		if (res == SHM_MQ_DETACHED)
+			WorkerGone(pw);
+		if (!wait)
+			return false;
+		LogOrWait(pw);
+	}
+}
+
+/*
  * Finish the fragment; its description comes back in info (without
  * per-column statistics) and its serialized statistics in *stats.
  */
@@ -912,6 +963,12 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 									   fragment_id, file_xid);
 			writer = FragmentWriterBegin(path, ncols, cols, compact_compression_level);
 			MemoryContextSwitchTo(old);
+			continue;
+		}
+		if (msg.kind == 'H')
+		{
+			KernelSortHelp(rel, (const char *) data + PW_HEADER_SIZE,
+						   len - PW_HEADER_SIZE, out);
 			continue;
 		}
 		if (writer == NULL)

@@ -151,6 +151,25 @@ CurveKeyInit(CurveKeyState *state, bool hilbert, int ndims, const Oid *typids)
 		state->dims[d].typid = typids[d];
 }
 
+/*
+ * Make a state that another process built (and sent as bytes) usable in
+ * this one; false if it is not a valid state.
+ */
+bool
+CurveKeyAdopt(const CurveKeyState *state)
+{
+	if (state->ndims < COMPACT_MIN_CURVE_COLUMNS ||
+		state->ndims > COMPACT_MAX_CURVE_COLUMNS ||
+		state->bits != 64 / state->ndims)
+		return false;
+	for (int d = 0; d < state->ndims; d++)
+		if (!CurveTypeSupported(state->dims[d].typid))
+			return false;
+	if (!SpreadReady)
+		SpreadInit();
+	return true;
+}
+
 /* Widen a dimension's range to cover [min, max] of some rows. */
 void
 CurveKeyWiden(CurveKeyState *state, int dim, Datum min, Datum max)

@@ -33,6 +33,7 @@ extern bool CurveTypeSupported(Oid typid);
 extern double CurveValue(Oid typid, Datum value);
 extern void CurveKeyInit(CurveKeyState *state, bool hilbert, int ndims,
 						 const Oid *typids);
+extern bool CurveKeyAdopt(const CurveKeyState *state);
 extern void CurveKeyWiden(CurveKeyState *state, int dim, Datum min, Datum max);
 extern uint64 CurveKey(const CurveKeyState *state, const Datum *values,
 					   const bool *isnull);
