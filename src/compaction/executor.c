@@ -236,6 +236,7 @@ RunGroup(Relation rel, const CompactionRequest *request,
 	const char *unusable;
 	int64	   *maps;
 	int64		map_rows;
+	char	  **paths;
 
 	memset(&gs, 0, sizeof(gs));
 	gs.rel = rel;
@@ -309,19 +310,21 @@ RunGroup(Relation rel, const CompactionRequest *request,
 		ManifestDelete(gs.sources[s]);
 	XLogFlush(XactLastRecEnd);
 	COMPACT_FAULT_POINT("compact_sources_replaced");
+	paths = palloc(sizeof(char *) * gs.nsources);
 	for (s = 0; s < gs.nsources; s++)
 	{
-		char	   *path;
-
-		path = CompactRowMapPath(MyDatabaseId, rel->rd_node.relNode,
-								 gs.sources[s]->fragment_id,
-								 GetCurrentTransactionId());
-		RowMapWrite(path, gs.sources[s]->fragment_id,
+		paths[s] = CompactRowMapPath(MyDatabaseId, rel->rd_node.relNode,
+									 gs.sources[s]->fragment_id,
+									 GetCurrentTransactionId());
+		RowMapWrite(paths[s], gs.sources[s]->fragment_id,
 					(uint32) gs.sources[s]->row_count, gs.maps[s]);
 		CompactWalLogFile(MyDatabaseId, rel->rd_node.relNode, COMPACT_FILE_ROWMAP,
 						  gs.sources[s]->fragment_id, GetCurrentTransactionId());
-		pfree(path);
 	}
+	RowMapSync(paths, gs.nsources);
+	for (s = 0; s < gs.nsources; s++)
+		pfree(paths[s]);
+	pfree(paths);
 	COMPACT_FAULT_POINT("compact_map_written");
 	CommandCounterIncrement();
 	ReportPhase("committing");

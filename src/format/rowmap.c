@@ -2,9 +2,9 @@
  * rowmap.c
  *	  Write and read row map files (see rowmap.h).
  *
- * A map is written whole and fsynced (file, then directory) before the
- * compaction's catalog changes can commit, so a committed compaction always
- * has its maps.  Reading checks magic, version, fragment id, row count,
+ * A map is written whole; all the maps of a compaction are fsynced (the
+ * files, then their directory) before its catalog changes can commit, so a
+ * committed compaction always has its maps.  Reading checks magic, version, fragment id, row count,
  * sizes and a CRC32C over the stored bytes: a damaged map is an ERROR with
  * ERRCODE_DATA_CORRUPTED, never a wrong row.
  *
@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "port/pg_bitutils.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
 
@@ -44,46 +45,133 @@ RowMapCorrupted(const char *path, const char *what)
 			 errhint("The compaction that wrote it can no longer redirect changes of older snapshots; restore the file from a backup.")));
 }
 
-/* fsync the directory holding path */
-static void
-FsyncParentDir(const char *path)
-{
-	char	   *dir = pstrdup(path);
-	char	   *slash = strrchr(dir, '/');
+/*
+ * A map whose entries mostly follow each other (a merge, a rewrite that
+ * drops deleted rows) is stored as deltas, which zstd turns into almost
+ * nothing.  A sort's map is a permutation: its deltas are as random as its
+ * entries, so it is stored bit-packed instead, each entry as its distance
+ * from the smallest new row number (0 for a dropped row) in as many bits as
+ * the largest one needs: about 24 bits for a group of ten million rows,
+ * against 64 bits that zstd could not shrink.
+ */
+#define ROWMAP_DELTAS	0
+#define ROWMAP_PACKED	1
 
-	if (slash != NULL)
-	{
-		*slash = '\0';
-		fsync_fname(dir, true);
-	}
-	pfree(dir);
+typedef struct RowMapPacked
+{
+	int64		base;			/* the smallest new row number, minus one */
+	uint32		bits;			/* bits per entry, 1..32 */
+	uint32		pad;
+} RowMapPacked;
+
+static Size
+PackedSize(uint32 nrows, uint32 bits)
+{
+	return sizeof(RowMapPacked) + ((Size) nrows * bits + 7) / 8;
 }
 
+/* pack nrows entries of bits bits each, little-endian, after the header */
+static Size
+RowMapPack(char *out, uint32 nrows, const int64 *newrows, int64 base,
+		   uint32 bits)
+{
+	RowMapPacked *packed = (RowMapPacked *) out;
+	unsigned char *p = (unsigned char *) out + sizeof(RowMapPacked);
+	uint64		acc = 0;
+	uint32		nacc = 0;
+
+	packed->base = base;
+	packed->bits = bits;
+	packed->pad = 0;
+	for (uint32 i = 0; i < nrows; i++)
+	{
+		uint64		v = newrows[i] < 0 ? 0 : (uint64) (newrows[i] - base);
+
+		acc |= v << nacc;
+		nacc += bits;
+		while (nacc >= 8)
+		{
+			*p++ = (unsigned char) acc;
+			acc >>= 8;
+			nacc -= 8;
+		}
+	}
+	if (nacc > 0)
+		*p++ = (unsigned char) acc;
+	return (char *) p - out;
+}
+
+/*
+ * Write the map of a fragment of nrows rows (newrows[i]: the new row number
+ * of row i, or -1 if it was dropped).  The file is not synced: RowMapSync
+ * does that for all the maps of a compaction at once, before it commits.
+ */
 void
 RowMapWrite(const char *path, int64 fragment_id, uint32 nrows,
 			const int64 *newrows)
 {
-	int64	   *deltas = palloc(sizeof(int64) * Max(nrows, 1));
-	size_t		bound = ZSTD_compressBound(sizeof(int64) * nrows);
-	char	   *stored = palloc(sizeof(RowMapHeader) + bound);
-	RowMapHeader *header = (RowMapHeader *) stored;
-	size_t		len;
+	int64		min = PG_INT64_MAX;
+	int64		max = -1;
+	uint32		follow = 0;
 	int64		prev = -1;
+	uint32		bits = 0;
+	uint16		encoding;
+	Size		bound;
+	char	   *stored;
+	RowMapHeader *header;
+	size_t		len;
 	int			fd;
 
 	for (uint32 i = 0; i < nrows; i++)
 	{
-		deltas[i] = newrows[i] - prev;
-		prev = newrows[i];
-	}
-	len = ZSTD_compress(stored + sizeof(RowMapHeader), bound, deltas,
-						sizeof(int64) * nrows, 3);
-	if (ZSTD_isError(len))
-		elog(ERROR, "could not compress row map: %s", ZSTD_getErrorName(len));
+		int64		r = newrows[i];
 
+		if (r < 0)
+			continue;
+		if (r == prev + 1)
+			follow++;
+		prev = r;
+		min = Min(min, r);
+		max = Max(max, r);
+	}
+	if (max >= 0)
+		bits = pg_leftmost_one_pos64((uint64) (max - min + 1)) + 1;
+
+	/* deltas when most entries follow the previous one, or too wide */
+	encoding = (follow >= nrows / 2 || bits == 0 || bits > 32) ?
+		ROWMAP_DELTAS : ROWMAP_PACKED;
+	if (encoding == ROWMAP_PACKED)
+	{
+		bound = PackedSize(nrows, bits);
+		stored = palloc(sizeof(RowMapHeader) + bound);
+		len = RowMapPack(stored + sizeof(RowMapHeader), nrows, newrows,
+						 min - 1, bits);
+		Assert(len == bound);
+	}
+	else
+	{
+		int64	   *deltas = palloc(sizeof(int64) * Max(nrows, 1));
+
+		prev = -1;
+		for (uint32 i = 0; i < nrows; i++)
+		{
+			deltas[i] = newrows[i] - prev;
+			prev = newrows[i];
+		}
+		bound = ZSTD_compressBound(sizeof(int64) * nrows);
+		stored = palloc(sizeof(RowMapHeader) + bound);
+		len = ZSTD_compress(stored + sizeof(RowMapHeader), bound, deltas,
+							sizeof(int64) * nrows, 1);
+		if (ZSTD_isError(len))
+			elog(ERROR, "could not compress row map: %s", ZSTD_getErrorName(len));
+		pfree(deltas);
+	}
+
+	header = (RowMapHeader *) stored;
 	memset(header, 0, sizeof(RowMapHeader));
 	header->magic = COMPACT_ROWMAP_MAGIC;
 	header->version = COMPACT_ROWMAP_VERSION;
+	header->flags = encoding;
 	header->fragment_id = fragment_id;
 	header->nrows = nrows;
 	header->stored_len = (uint32) len;
@@ -97,6 +185,7 @@ RowMapWrite(const char *path, int64 fragment_id, uint32 nrows,
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s\": %m", path)));
 	len += sizeof(RowMapHeader);
+	errno = 0;
 	if (write(fd, stored, len) != (ssize_t) len)
 	{
 		if (errno == 0)
@@ -105,17 +194,71 @@ RowMapWrite(const char *path, int64 fragment_id, uint32 nrows,
 				(errcode_for_file_access(),
 				 errmsg("could not write file \"%s\": %m", path)));
 	}
-	if (pg_fsync(fd) != 0)
-		ereport(data_sync_elevel(ERROR),
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", path)));
+	/* start the writeback now: RowMapSync then waits for less */
+	pg_flush_data(fd, 0, len);
 	if (CloseTransientFile(fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not close file \"%s\": %m", path)));
-	FsyncParentDir(path);
-	pfree(deltas);
 	pfree(stored);
+}
+
+/*
+ * Make the maps durable: each file, then once the directory that holds them
+ * all (a compaction's maps are all in its table's directory).
+ */
+void
+RowMapSync(char **paths, int npaths)
+{
+	char	   *dir;
+	char	   *slash;
+
+	if (npaths == 0)
+		return;
+	for (int i = 0; i < npaths; i++)
+		fsync_fname(paths[i], false);
+	dir = pstrdup(paths[0]);
+	slash = strrchr(dir, '/');
+	if (slash != NULL)
+	{
+		*slash = '\0';
+		fsync_fname(dir, true);
+	}
+	pfree(dir);
+}
+
+/* the inverse of RowMapPack, checking what it reads */
+static void
+RowMapUnpack(const char *path, const char *stored, Size len, uint32 nrows,
+			 int64 *result)
+{
+	RowMapPacked packed;
+	const unsigned char *p = (const unsigned char *) stored + sizeof(RowMapPacked);
+	uint64		mask;
+	uint64		acc = 0;
+	uint32		nacc = 0;
+
+	if (len < sizeof(RowMapPacked))
+		RowMapCorrupted(path, "bad length");
+	memcpy(&packed, stored, sizeof(RowMapPacked));
+	if (packed.bits < 1 || packed.bits > 32 || packed.base < -1 ||
+		len != PackedSize(nrows, packed.bits))
+		RowMapCorrupted(path, "bad packing");
+	mask = (UINT64CONST(1) << packed.bits) - 1;
+	for (uint32 i = 0; i < nrows; i++)
+	{
+		uint64		v;
+
+		while (nacc < packed.bits)
+		{
+			acc |= (uint64) *p++ << nacc;
+			nacc += 8;
+		}
+		v = acc & mask;
+		acc >>= packed.bits;
+		nacc -= packed.bits;
+		result[i] = v == 0 ? -1 : packed.base + (int64) v;
+	}
 }
 
 /*
@@ -141,11 +284,17 @@ RowMapRead(const char *path, int64 fragment_id, uint32 nrows)
 	if (read(fd, &header, sizeof(header)) != sizeof(header))
 		RowMapCorrupted(path, "truncated header");
 	if (header.magic != COMPACT_ROWMAP_MAGIC ||
-		header.version != COMPACT_ROWMAP_VERSION)
+		header.version < 1 || header.version > COMPACT_ROWMAP_VERSION)
 		RowMapCorrupted(path, "bad magic or version");
+	/* version 1 knew only deltas */
+	if (header.flags != ROWMAP_DELTAS &&
+		(header.version == 1 || header.flags != ROWMAP_PACKED))
+		RowMapCorrupted(path, "unknown encoding");
 	if (header.fragment_id != fragment_id || header.nrows != nrows)
 		RowMapCorrupted(path, "it describes another fragment");
-	if (header.stored_len > ZSTD_compressBound(sizeof(int64) * (size_t) nrows))
+	if (header.flags == ROWMAP_DELTAS ?
+		header.stored_len > ZSTD_compressBound(sizeof(int64) * (size_t) nrows) :
+		header.stored_len > PackedSize(nrows, 32))
 		RowMapCorrupted(path, "bad length");
 
 	stored = palloc(Max(header.stored_len, 1));
@@ -160,14 +309,24 @@ RowMapRead(const char *path, int64 fragment_id, uint32 nrows)
 		RowMapCorrupted(path, "checksum mismatch");
 
 	result = palloc(sizeof(int64) * Max(nrows, 1));
-	len = ZSTD_decompress(result, sizeof(int64) * (size_t) nrows,
-						  stored, header.stored_len);
-	if (ZSTD_isError(len) || len != sizeof(int64) * (size_t) nrows)
-		RowMapCorrupted(path, "bad compressed data");
+	if (header.flags == ROWMAP_PACKED)
+		RowMapUnpack(path, stored, header.stored_len, nrows, result);
+	else
+	{
+		len = ZSTD_decompress(result, sizeof(int64) * (size_t) nrows,
+							  stored, header.stored_len);
+		if (ZSTD_isError(len) || len != sizeof(int64) * (size_t) nrows)
+			RowMapCorrupted(path, "bad compressed data");
+		for (uint32 i = 0; i < nrows; i++)
+		{
+			result[i] += prev;
+			prev = result[i];
+		}
+	}
 	for (uint32 i = 0; i < nrows; i++)
 	{
-		result[i] += prev;
-		prev = result[i];
+		if (result[i] < -1)
+			RowMapCorrupted(path, "a negative row number");
 	}
 	pfree(stored);
 	return result;

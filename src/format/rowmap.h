@@ -10,8 +10,10 @@
  * change lands on the row's new copy and is not lost.  The map lives as long
  * as F's file: VACUUM removes both once no snapshot can see F.
  *
- * Layout: RowMapHeader, then the zstd-compressed deltas between consecutive
- * entries (int64 each), which a merge turns into runs of ones.
+ * Layout: RowMapHeader, then either the zstd-compressed deltas between
+ * consecutive entries (int64 each), which a merge turns into runs of ones,
+ * or, for a sort's permutation, the entries bit-packed as distances from
+ * the smallest one (version 2; version 1 files hold deltas only).
  *
  * IDENTIFICATION
  *	  src/format/rowmap.h
@@ -21,11 +23,12 @@
 #define COMPACT_FORMAT_ROWMAP_H
 
 #define COMPACT_ROWMAP_MAGIC	0x4D504D43	/* "CMPM" */
-#define COMPACT_ROWMAP_VERSION	1
+#define COMPACT_ROWMAP_VERSION	2
 
 /* rowmap.c */
 extern void RowMapWrite(const char *path, int64 fragment_id, uint32 nrows,
 						const int64 *newrows);
+extern void RowMapSync(char **paths, int npaths);
 extern int64 *RowMapRead(const char *path, int64 fragment_id, uint32 nrows);
 
 #endif							/* COMPACT_FORMAT_ROWMAP_H */
