@@ -181,6 +181,9 @@ CALL pw_insert(220001, 10000);
 DELETE FROM pw_s WHERE id % 13 = 0;
 DELETE FROM pw_p WHERE id % 13 = 0;
 DELETE FROM pw_h WHERE id % 13 = 0;
+-- queues of 16 kB: the backend's requests and the worker's answers do not
+-- fit, so each process must take the other's messages while it waits
+SET compact.debug_writer_queue_size = '16kB';
 SET maintenance_work_mem = '8MB';
 SET compact.min_parallel_compaction_size = '1TB';
 VACUUM (COMPACT, Z_ORDER_BY 'lat, id') pw_s;
@@ -209,6 +212,7 @@ SET client_min_messages = debug1;
 VACUUM (COMPACT, ORDER_BY 'grp DESC, lat, id') pw_p;
 RESET client_min_messages;
 RESET maintenance_work_mem;
+RESET compact.debug_writer_queue_size;
 SELECT * FROM pw_check();
 SELECT (SELECT array_agg(id ORDER BY ctid) FROM pw_p) =
 	   (SELECT array_agg(id ORDER BY grp DESC, lat, id) FROM pw_p) AS sorted;

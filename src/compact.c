@@ -37,6 +37,7 @@ int			compact_compression_level = 1;
 int			compact_row_group_size = 10000;
 int			compact_write_buffer_kb = 65536;
 int			compact_debug_crash_after_groups = 0;
+int			compact_debug_writer_queue_kb = 0;
 int			compact_debug_leader_encodes = LEADER_ENCODES_AUTO;
 
 static const struct config_enum_entry leader_encodes_options[] = {
@@ -224,6 +225,14 @@ _PG_init(void)
 							&compact_debug_crash_after_groups,
 							0, 0, INT_MAX,
 							PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("compact.debug_writer_queue_size",
+							"Size of each of the two message queues between a compaction and its parallel writer.",
+							"Tests only; 0 means the normal sizes (8 MB to the worker, 4 MB back).",
+							&compact_debug_writer_queue_kb,
+							0, 0, 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_KB | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("compact.debug_leader_encodes",

@@ -14,6 +14,7 @@ extern int	compact_compression_level;
 extern int	compact_row_group_size;
 extern int	compact_write_buffer_kb;
 extern int	compact_debug_crash_after_groups;
+extern int	compact_debug_writer_queue_kb;
 
 /* compact.debug_leader_encodes: who encodes a parallel writer's row groups */
 typedef enum LeaderEncodes

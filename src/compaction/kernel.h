@@ -176,9 +176,10 @@ extern void ParallelWriterAddRecords(ParallelWriter *pw, int nrows,
 									 const char *records, Size len);
 extern void ParallelWriterCopyRowGroup(ParallelWriter *pw,
 									   FragmentReader *reader, int rowgroup);
-extern void ParallelWriterRequestHelp(ParallelWriter *pw, const void *req,
+extern bool ParallelWriterRequestHelp(ParallelWriter *pw, const void *req,
 									  Size reqlen, const void *extra,
 									  Size extralen);
+extern void ParallelWriterWait(ParallelWriter *pw);
 extern bool ParallelWriterReceiveHelp(ParallelWriter *pw, bool wait,
 									  const char **data, Size *len);
 extern void ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info,

@@ -735,60 +735,6 @@ SortHelpNextSource(SortHelp *help)
 		help->n = help->base[help->cur];
 }
 
-/*
- * Ask the worker for its sources' part of a pass: 'K' with the key builder
- * and the attributes to decode, 'G' with the rows of the chunk [lo, hi).
- */
-static void
-SortHelpStart(SortHelp *help, char kind, const KeyBuilder *kb, const bool *needed)
-{
-	GroupRun   *gs = help->gs;
-	char		header[SORT_HELP_HEADER];
-	SortHelpRequest *req = (SortHelpRequest *) header;
-	char	   *wanted = NULL;
-
-	if (help->pw == NULL)
-		return;
-	help->kind = kind;
-	help->cur = 0;
-	SortHelpNextSource(help);
-	for (int s = 0; s < gs->nsources; s++)
-	{
-		const FragmentMeta *meta = gs->sources[s];
-		const void *extra;
-		Size		extralen;
-
-		if (!SortHelpTheirs(help, s))
-			continue;
-		memset(header, 0, SORT_HELP_HEADER);
-		req->kind = kind;
-		req->fragment_id = meta->fragment_id;
-		req->file_xid = meta->file_xid;
-		req->row_count = meta->row_count;
-		req->bytes = meta->bytes;
-		if (kind == 'K')
-		{
-			req->kb = *kb;
-			extra = needed;
-			extralen = help->desc->natts;
-		}
-		else
-		{
-			const int64 *map = gs->maps[s];
-
-			wanted = wanted ? repalloc(wanted, Max(meta->row_count, 1)) :
-				palloc(Max(meta->row_count, 1));
-			for (int64 r = 0; r < meta->row_count; r++)
-				wanted[r] = map[r] >= help->lo && map[r] < help->hi;
-			extra = wanted;
-			extralen = meta->row_count;
-		}
-		ParallelWriterRequestHelp(help->pw, header, SORT_HELP_HEADER, extra, extralen);
-	}
-	if (wanted)
-		pfree(wanted);
-}
-
 /* One answer of the worker: a row group of the source at the cursor. */
 static void
 SortHelpTake(SortHelp *help, const char *data, Size len)
@@ -877,19 +823,88 @@ SortHelpTake(SortHelp *help, const char *data, Size len)
 
 /*
  * Take the worker's answers that have come (wait: until it has done its
- * part of the pass).
+ * part of the pass); true if there was one.
  */
-static void
+static bool
 SortHelpCollect(SortHelp *help, bool wait)
 {
 	const char *data;
 	Size		len;
+	bool		took = false;
+
+	if (help->pw == NULL)
+		return false;
+	while (help->cur < help->gs->nsources &&
+		   ParallelWriterReceiveHelp(help->pw, wait, &data, &len))
+	{
+		SortHelpTake(help, data, len);
+		took = true;
+	}
+	return took;
+}
+
+/*
+ * Ask the worker for its sources' part of a pass: 'K' with the key builder
+ * and the attributes to decode, 'G' with the rows of the chunk [lo, hi).
+ */
+static void
+SortHelpStart(SortHelp *help, char kind, const KeyBuilder *kb, const bool *needed)
+{
+	GroupRun   *gs = help->gs;
+	char		header[SORT_HELP_HEADER];
+	SortHelpRequest *req = (SortHelpRequest *) header;
+	char	   *wanted = NULL;
 
 	if (help->pw == NULL)
 		return;
-	while (help->cur < help->gs->nsources &&
-		   ParallelWriterReceiveHelp(help->pw, wait, &data, &len))
-		SortHelpTake(help, data, len);
+	help->kind = kind;
+	help->cur = 0;
+	SortHelpNextSource(help);
+	for (int s = 0; s < gs->nsources; s++)
+	{
+		const FragmentMeta *meta = gs->sources[s];
+		const void *extra;
+		Size		extralen;
+
+		if (!SortHelpTheirs(help, s))
+			continue;
+		memset(header, 0, SORT_HELP_HEADER);
+		req->kind = kind;
+		req->fragment_id = meta->fragment_id;
+		req->file_xid = meta->file_xid;
+		req->row_count = meta->row_count;
+		req->bytes = meta->bytes;
+		if (kind == 'K')
+		{
+			req->kb = *kb;
+			extra = needed;
+			extralen = help->desc->natts;
+		}
+		else
+		{
+			const int64 *map = gs->maps[s];
+
+			wanted = wanted ? repalloc(wanted, Max(meta->row_count, 1)) :
+				palloc(Max(meta->row_count, 1));
+			for (int64 r = 0; r < meta->row_count; r++)
+				wanted[r] = map[r] >= help->lo && map[r] < help->hi;
+			extra = wanted;
+			extralen = meta->row_count;
+		}
+		/*
+		 * The worker may be answering an earlier request and waiting for
+		 * room to send: take its answers while the queue is full, or the
+		 * two processes would wait for each other.
+		 */
+		while (!ParallelWriterRequestHelp(help->pw, header, SORT_HELP_HEADER,
+										  extra, extralen))
+		{
+			if (!SortHelpCollect(help, false))
+				ParallelWriterWait(help->pw);
+		}
+	}
+	if (wanted)
+		pfree(wanted);
 }
 
 /*

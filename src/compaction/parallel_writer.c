@@ -95,6 +95,8 @@ typedef struct WriterShared
 	Oid			relnode;
 	int			ncols;			/* the worker checks that it sees the same */
 	int			leader_pgprocno;	/* whose latch to set when written grows */
+	Size		to_worker_size; /* the queues' sizes */
+	Size		to_leader_size;
 	pg_atomic_uint64 written;	/* bytes of the open fragment in its file */
 	pg_atomic_uint64 next_chunk;	/* first WAL chunk nobody has claimed */
 	pg_atomic_uint64 rowgroups_done;	/* row groups the worker has written */
@@ -210,14 +212,19 @@ ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
 	WriterShared *shared;
 	char	   *queues;
 	shm_mq	   *mq;
+	Size		to_worker_size = PW_TO_WORKER_SIZE;
+	Size		to_leader_size = PW_TO_LEADER_SIZE;
 
 	/* the worker's files and the manifest rows name this xid */
 	(void) GetCurrentTransactionId();
+	if (compact_debug_writer_queue_kb > 0)
+		to_worker_size = to_leader_size =
+			MAXALIGN((Size) compact_debug_writer_queue_kb * 1024);
 
 	EnterParallelMode();
 	pcxt = CreateParallelContext("compact", "CompactWriterWorkerMain", 1);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(WriterShared));
-	shm_toc_estimate_chunk(&pcxt->estimator, PW_TO_WORKER_SIZE + PW_TO_LEADER_SIZE);
+	shm_toc_estimate_chunk(&pcxt->estimator, to_worker_size + to_leader_size);
 	shm_toc_estimate_keys(&pcxt->estimator, 2);
 	InitializeParallelDSM(pcxt);
 	if (pcxt->seg == NULL)
@@ -233,6 +240,8 @@ ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
 	shared->relnode = rel->rd_node.relNode;
 	shared->ncols = ncols;
 	shared->leader_pgprocno = MyProc->pgprocno;
+	shared->to_worker_size = to_worker_size;
+	shared->to_leader_size = to_leader_size;
 	pg_atomic_init_u64(&shared->written, 0);
 	pg_atomic_init_u64(&shared->next_chunk, 0);
 	pg_atomic_init_u64(&shared->rowgroups_done, 0);
@@ -246,11 +255,11 @@ ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
 	pw->ncols = ncols;
 	pw->cols = cols;
 	pw->desc = RelationGetDescr(rel);
-	queues = shm_toc_allocate(pcxt->toc, PW_TO_WORKER_SIZE + PW_TO_LEADER_SIZE);
-	mq = shm_mq_create(queues, PW_TO_WORKER_SIZE);
+	queues = shm_toc_allocate(pcxt->toc, to_worker_size + to_leader_size);
+	mq = shm_mq_create(queues, to_worker_size);
 	shm_mq_set_sender(mq, MyProc);
 	pw->to_worker = shm_mq_attach(mq, pcxt->seg, NULL);
-	mq = shm_mq_create(queues + PW_TO_WORKER_SIZE, PW_TO_LEADER_SIZE);
+	mq = shm_mq_create(queues + to_worker_size, to_leader_size);
 	shm_mq_set_receiver(mq, MyProc);
 	pw->to_leader = shm_mq_attach(mq, pcxt->seg, NULL);
 	shm_toc_insert(pcxt->toc, PW_KEY_QUEUES, queues);
@@ -653,15 +662,19 @@ ParallelWriterCopyRowGroup(ParallelWriter *pw, FragmentReader *reader, int rowgr
 
 /*
  * Ask the worker to help the sort kernel ('H'): req and extra are the sort
- * kernel's, the worker hands them to KernelSortHelp.
+ * kernel's, the worker hands them to KernelSortHelp.  Never waits: false
+ * if the queue is full, and the caller must take the worker's answers that
+ * have come (the worker may be waiting for room to send them) or wait
+ * (ParallelWriterWait), then call again with the same arguments.
  */
-void
+bool
 ParallelWriterRequestHelp(ParallelWriter *pw, const void *req, Size reqlen,
 						  const void *extra, Size extralen)
 {
 	char		header[PW_HEADER_SIZE];
 	WriterMessage *msg = (WriterMessage *) header;
 	shm_mq_iovec iov[3];
+	shm_mq_result res;
 
 	memset(header, 0, PW_HEADER_SIZE);
 	msg->kind = 'H';
@@ -671,7 +684,17 @@ ParallelWriterRequestHelp(ParallelWriter *pw, const void *req, Size reqlen,
 	iov[1].len = reqlen;
 	iov[2].data = extra;
 	iov[2].len = extralen;
-	SendV(pw, iov, 3);
+	res = shm_mq_sendv(pw->to_worker, iov, 3, true, true);
+	if (res == SHM_MQ_DETACHED)
+		WorkerGone(pw);
+	return res == SHM_MQ_SUCCESS;
+}
+
+/* Wait for the worker (WAL-logging what it has written meanwhile). */
+void
+ParallelWriterWait(ParallelWriter *pw)
+{
+	LogOrWait(pw);
 }
 
 /*
@@ -912,7 +935,7 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 	mq = (shm_mq *) queues;
 	shm_mq_set_receiver(mq, MyProc);
 	in = shm_mq_attach(mq, seg, NULL);
-	mq = (shm_mq *) (queues + PW_TO_WORKER_SIZE);
+	mq = (shm_mq *) (queues + shared->to_worker_size);
 	shm_mq_set_sender(mq, MyProc);
 	out = shm_mq_attach(mq, seg, NULL);
 
