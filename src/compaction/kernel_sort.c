@@ -371,10 +371,6 @@ KeyBuilderInit(KeyBuilder *kb, GroupRun *gs)
 	StaticAssertStmt(FAST_SORT_MAX_COLUMNS <= COMPACT_MAX_CURVE_COLUMNS,
 					 "KeyBuilder's keys hold every ORDER BY column it handles");
 	memset(kb, 0, sizeof(KeyBuilder));
-	if (req->nkeys > COMPACT_MAX_CURVE_COLUMNS)
-		return false;
-	kb->nkeys = req->nkeys;
-	memcpy(kb->keys, req->keys, sizeof(ClusterKey) * req->nkeys);
 	kb->curve = req->strategy != COMPACTION_SORT;
 	if (kb->curve)
 	{
@@ -393,6 +389,8 @@ KeyBuilderInit(KeyBuilder *kb, GroupRun *gs)
 			if (!NormalizableType(req->keys[k].typid))
 				return false;
 	}
+	kb->nkeys = req->nkeys;
+	memcpy(kb->keys, req->keys, sizeof(ClusterKey) * req->nkeys);
 
 	/* each curve column's range, and which ORDER BY columns hold NULLs */
 	for (int s = 0; s < gs->nsources; s++)
@@ -552,6 +550,32 @@ SortShortEntries(ShortSortEntry *entries, ShortSortEntry *spare, int64 n)
 	}
 	pfree(starts);
 	return spare;
+}
+
+/*
+ * Entry n of the key sort (a short one if shorts is set), its row set: where
+ * its key words go.
+ */
+static inline uint64 *
+EntryAt(ShortSortEntry *shorts, SortEntry *entries, int64 n)
+{
+	if (shorts)
+	{
+		shorts[n].k[1] = 0;
+		shorts[n].row = n;
+		return shorts[n].k;
+	}
+	entries[n].row = n;
+	return entries[n].k;
+}
+
+/* Row r's record size; PG_UINT32_MAX if it is 4 GB or more (tuplesort). */
+static inline uint32
+RecordWidth(TupleDesc desc, Size fixed, Datum **values, bool **isnull, int r)
+{
+	Size		width = fixed + RowWidth(desc, values, isnull, r);
+
+	return (uint32) Min(width, (Size) PG_UINT32_MAX);
 }
 
 /*
@@ -769,19 +793,8 @@ SortHelpTake(SortHelp *help, const char *data, Size len)
 			if (help->n >= help->base[s + 1])
 				elog(ERROR, "compaction found more than " INT64_FORMAT " live rows",
 					 help->base[gs->nsources]);
-			if (help->shorts)
-			{
-				help->shorts[help->n].k[1] = 0;
-				memcpy(help->shorts[help->n].k, keys + sizeof(uint64) * nwords * r,
-					   sizeof(uint64) * nwords);
-				help->shorts[help->n].row = help->n;
-			}
-			else
-			{
-				memcpy(help->entries[help->n].k, keys + sizeof(uint64) * nwords * r,
-					   sizeof(uint64) * nwords);
-				help->entries[help->n].row = help->n;
-			}
+			memcpy(EntryAt(help->shorts, help->entries, help->n),
+				   keys + sizeof(uint64) * nwords * r, sizeof(uint64) * nwords);
 			memcpy(&width, widths + sizeof(uint32) * r, sizeof(uint32));
 			if (width == PG_UINT32_MAX)
 				help->too_wide = true;
@@ -999,8 +1012,7 @@ KernelSortHelp(Relation rel, const char *data, Size len, shm_mq_handle *out)
 
 			for (int r = 0; r < src.rows; r++)
 			{
-				Size		width = fixed + RowWidth(desc, src.values, src.isnull, r);
-				uint32		w = (uint32) Min(width, (Size) PG_UINT32_MAX);
+				uint32		w = RecordWidth(desc, fixed, src.values, src.isnull, r);
 
 				KeyBuild(&req.kb, src.values, src.isnull, r, keys + req.kb.nwords * r);
 				memcpy(widths + sizeof(uint32) * r, &w, sizeof(uint32));
@@ -1159,27 +1171,13 @@ KernelSortInPasses(GroupRun *gs)
 			GroupSourceDecode(&src);
 			for (int r = 0; r < src.rows; r++, offset++)
 			{
-				Size		width;
-
 				if (gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], offset))
 					continue;
 				if (n >= help.base[s + 1])
 					elog(ERROR, "compaction found more than " INT64_FORMAT " live rows", live);
-				if (shortkeys)
-				{
-					shorts[n].k[1] = 0;
-					KeyBuild(&kb, src.values, src.isnull, r, shorts[n].k);
-					shorts[n].row = n;
-				}
-				else
-				{
-					KeyBuild(&kb, src.values, src.isnull, r, entries[n].k);
-					entries[n].row = n;
-				}
-				width = fixed + RowWidth(desc, src.values, src.isnull, r);
-				if (width >= PG_UINT32_MAX)
-					too_wide = true;
-				widths[n] = (uint32) width;
+				KeyBuild(&kb, src.values, src.isnull, r, EntryAt(shorts, entries, n));
+				widths[n] = RecordWidth(desc, fixed, src.values, src.isnull, r);
+				too_wide |= widths[n] == PG_UINT32_MAX;
 				n++;
 			}
 			SortHelpCollect(&help, false);

@@ -292,3 +292,25 @@ CompactUnlinkFile(const char *path)
 				(errcode_for_file_access(),
 				 errmsg("could not remove file \"%s\": %m", path)));
 }
+
+/*
+ * fsync the directory holding path, so that the new entry survives a crash.
+ */
+void
+CompactFsyncParentDir(const char *path)
+{
+	char	   *dir = pstrdup(path);
+	char	   *slash = strrchr(dir, '/');
+
+	if (slash == NULL)
+		fsync_fname(".", true);
+	else
+	{
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		fsync_fname(dir, true);
+	}
+	pfree(dir);
+}

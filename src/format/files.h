@@ -40,5 +40,6 @@ extern int	CompactListTableDir(Oid dboid, Oid relfilenode,
 								FragmentFileName **files);
 extern uint64 CompactDirSize(const char *path);
 extern void CompactUnlinkFile(const char *path);
+extern void CompactFsyncParentDir(const char *path);
 
 #endif							/* COMPACT_FORMAT_FILES_H */

@@ -52,6 +52,7 @@
 #include "utils/wait_event.h"
 
 #include "compact.h"
+#include "format/files.h"
 #include "format/format_internal.h"
 #include "format/fragment.h"
 #include "format/page_codec.h"
@@ -976,28 +977,6 @@ FragmentWriterCopyRowGroup(FragmentWriter *writer, FragmentReader *reader,
 }
 
 /*
- * fsync the directory holding path, so that the new entry survives a crash.
- */
-static void
-FsyncParentDir(const char *path)
-{
-	char	   *dir = pstrdup(path);
-	char	   *slash = strrchr(dir, '/');
-
-	if (slash == NULL)
-		fsync_fname(".", true);
-	else
-	{
-		if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-		fsync_fname(dir, true);
-	}
-	pfree(dir);
-}
-
-/*
  * Write the footer and trailer, make the file durable and describe it in
  * *info (stats allocated in CurrentMemoryContext).  The writer is freed.
  */
@@ -1055,7 +1034,7 @@ FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info)
 				 errmsg("could not fsync file \"%s\": %m", writer->path)));
 	FileClose(writer->file);
 	writer->file = -1;
-	FsyncParentDir(writer->path);
+	CompactFsyncParentDir(writer->path);
 	writer->finished = true;
 
 	MemoryContextSwitchTo(callercxt);

@@ -22,6 +22,7 @@
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
 
+#include "format/files.h"
 #include "format/rowmap.h"
 
 typedef struct RowMapHeader
@@ -210,21 +211,11 @@ RowMapWrite(const char *path, int64 fragment_id, uint32 nrows,
 void
 RowMapSync(char **paths, int npaths)
 {
-	char	   *dir;
-	char	   *slash;
-
 	if (npaths == 0)
 		return;
 	for (int i = 0; i < npaths; i++)
 		fsync_fname(paths[i], false);
-	dir = pstrdup(paths[0]);
-	slash = strrchr(dir, '/');
-	if (slash != NULL)
-	{
-		*slash = '\0';
-		fsync_fname(dir, true);
-	}
-	pfree(dir);
+	CompactFsyncParentDir(paths[0]);
 }
 
 /* the inverse of RowMapPack, checking what it reads */
