@@ -275,11 +275,9 @@ RowMapRead(const char *path, int64 fragment_id, uint32 nrows)
 	if (read(fd, &header, sizeof(header)) != sizeof(header))
 		RowMapCorrupted(path, "truncated header");
 	if (header.magic != COMPACT_ROWMAP_MAGIC ||
-		header.version < 1 || header.version > COMPACT_ROWMAP_VERSION)
+		header.version != COMPACT_ROWMAP_VERSION)
 		RowMapCorrupted(path, "bad magic or version");
-	/* version 1 knew only deltas */
-	if (header.flags != ROWMAP_DELTAS &&
-		(header.version == 1 || header.flags != ROWMAP_PACKED))
+	if (header.flags != ROWMAP_DELTAS && header.flags != ROWMAP_PACKED)
 		RowMapCorrupted(path, "unknown encoding");
 	if (header.fragment_id != fragment_id || header.nrows != nrows)
 		RowMapCorrupted(path, "it describes another fragment");

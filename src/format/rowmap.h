@@ -13,7 +13,9 @@
  * Layout: RowMapHeader, then either the zstd-compressed deltas between
  * consecutive entries (int64 each), which a merge turns into runs of ones,
  * or, for a sort's permutation, the entries bit-packed as distances from
- * the smallest one (version 2; version 1 files hold deltas only).
+ * the smallest one.  A map serves only snapshots older than its compaction,
+ * none of which survives a restart, so a new version never needs to read
+ * an old one.
  *
  * IDENTIFICATION
  *	  src/format/rowmap.h
