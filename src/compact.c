@@ -36,6 +36,7 @@ PG_MODULE_MAGIC;
 int			compact_compression_level = 1;
 int			compact_row_group_size = 10000;
 int			compact_write_buffer_kb = 65536;
+bool		compact_direct_io = true;
 int			compact_debug_crash_after_groups = 0;
 int			compact_debug_writer_queue_kb = 0;
 int			compact_debug_leader_encodes = LEADER_ENCODES_AUTO;
@@ -186,6 +187,14 @@ _PG_init(void)
 							10000, 1000, 1000000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("compact.direct_io",
+							 "Writes compaction's new fragment files with direct I/O, past the kernel's page cache.",
+							 "Where the file system does not support it, the files are written through the cache.",
+							 &compact_direct_io,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("compact.write_buffer_size",
 							"Memory a transaction buffers per table before it writes a fragment.",

@@ -13,6 +13,7 @@
 extern int	compact_compression_level;
 extern int	compact_row_group_size;
 extern int	compact_write_buffer_kb;
+extern bool compact_direct_io;
 extern int	compact_debug_crash_after_groups;
 extern int	compact_debug_writer_queue_kb;
 

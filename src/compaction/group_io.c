@@ -177,8 +177,6 @@ GroupOutputFinishFragment(GroupOutput *out)
 		FragmentWriterFinish(out->writer, &info);
 		out->writer = NULL;
 		COMPACT_FAULT_POINT("compact_fragment_finished");
-		CompactWalLogFile(MyDatabaseId, out->rel->rd_node.relNode, COMPACT_FILE_FRAGMENT,
-						  meta->fragment_id, meta->file_xid);
 		meta->stats = FragmentStatsSerialize(out->ncols, out->cols, info.stats);
 	}
 	meta->row_count = info.row_count;
@@ -209,19 +207,19 @@ static void
 GroupOutputBeginFragment(GroupOutput *out)
 {
 	FragmentMeta *meta = palloc0(sizeof(FragmentMeta));
-	char	   *path;
 
 	meta->fragment_id = MetapageNextFragmentId(out->rel);
 	meta->file_xid = GetTopTransactionId();
 	meta->first_row = out->next_row;
-	path = CompactFragmentPath(MyDatabaseId, out->rel->rd_node.relNode,
-							   meta->fragment_id, meta->file_xid);
 	CompactEnsureTableDir(out->rel->rd_node.relNode);
 	if (out->pw)
 		ParallelWriterBegin(out->pw, meta->fragment_id, meta->file_xid);
 	else
-		out->writer = FragmentWriterBegin(path, out->ncols, out->cols,
-										  compact_compression_level);
+		out->writer = FragmentWriterBeginOutput(out->rel->rd_node.relNode,
+												meta->fragment_id, meta->file_xid,
+												out->ncols, out->cols,
+												compact_compression_level,
+												compact_direct_io);
 	out->meta = meta;
 	out->fragment_rows = 0;
 }

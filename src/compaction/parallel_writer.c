@@ -7,10 +7,9 @@
  * the index entries of the new rows) and writing (encoding and compressing
  * the row groups, the file writes, the statistics, WAL-logging the file).
  * The backend keeps the reading and hands the encoding and the file writes
- * to one parallel worker, and WAL-logs the file in 1 MB chunks as the
- * worker writes it (reading back what the worker has written, see
- * filewal.c; each process logs chunks when it would otherwise wait): the
- * two processes run at the same time, as the stages of a pipeline.  When
+ * to one parallel worker, whose writer WAL-logs the file as it writes it
+ * (FragmentWriterBeginOutput): the two processes run at the same time, as
+ * the stages of a pipeline.  When
  * the worker falls behind (a row group waits in the queue while it writes
  * another), the backend encodes the next row group itself and sends its
  * pages, which the worker only appends: neither stage idles while the
@@ -32,9 +31,9 @@
  *	 'H' help the sort kernel: decode a source for one of its passes and
  *		 answer with a message per row group (KernelSortHelp), before the
  *		 backend sends anything else;
- *	 'F' finish the fragment: the worker writes the footer, fsyncs the file
- *		 and answers with its size, row groups and statistics; the backend
- *		 logs the rest of the file;
+ *	 'F' finish the fragment: the worker writes the footer, fsyncs the file,
+ *		 logs its last bytes and answers with its size, row groups and
+ *		 statistics;
  *	 'E' the end.
  * The backend records each fragment in the manifest when it is back in
  * serial mode (GroupOutputFinish).  An error in the worker reaches the
@@ -94,11 +93,9 @@ typedef struct WriterShared
 	Oid			relid;
 	Oid			relnode;
 	int			ncols;			/* the worker checks that it sees the same */
-	int			leader_pgprocno;	/* whose latch to set when written grows */
 	Size		to_worker_size; /* the queues' sizes */
 	Size		to_leader_size;
-	pg_atomic_uint64 written;	/* bytes of the open fragment in its file */
-	pg_atomic_uint64 next_chunk;	/* first WAL chunk nobody has claimed */
+	bool		direct_io;		/* the leader's compact.direct_io */
 	pg_atomic_uint64 rowgroups_done;	/* row groups the worker has written */
 } WriterShared;
 
@@ -121,9 +118,6 @@ typedef struct WriterMessage
 
 /* how much bigger we take a row to be decoded than compressed */
 #define PW_EXPANSION		16
-
-/* the file is logged in chunks of this size (the last one shorter) */
-#define WAL_CHUNK_BYTES		((uint64) COMPACT_WAL_CHUNK_BYTES)
 
 /* the worker's answer to 'F' */
 typedef struct FinishedMessage
@@ -154,15 +148,10 @@ struct ParallelWriter
 	Datum	  **values;			/* a row group of records as columns */
 	bool	  **isnull;
 	int			values_rows;	/* rows they hold */
-	/* the open fragment, WAL-logged as the worker writes it */
-	int64		fragment_id;
-	TransactionId file_xid;
-	char	   *path;
-	int			fd;				/* to read it back, or -1 */
 };
 
 PGDLLEXPORT void CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc);
-static void LogOrWait(ParallelWriter *pw);
+static void WaitForWorker(ParallelWriter *pw);
 static void ReadRecords(const char *p, Size len, TupleDesc desc,
 						const int *column_of, int nrows, Datum **values,
 						bool **isnull);
@@ -239,11 +228,9 @@ ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
 	shared->relid = RelationGetRelid(rel);
 	shared->relnode = rel->rd_node.relNode;
 	shared->ncols = ncols;
-	shared->leader_pgprocno = MyProc->pgprocno;
 	shared->to_worker_size = to_worker_size;
 	shared->to_leader_size = to_leader_size;
-	pg_atomic_init_u64(&shared->written, 0);
-	pg_atomic_init_u64(&shared->next_chunk, 0);
+	shared->direct_io = compact_direct_io;
 	pg_atomic_init_u64(&shared->rowgroups_done, 0);
 	shm_toc_insert(pcxt->toc, PW_KEY_SHARED, shared);
 
@@ -251,7 +238,6 @@ ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
 	pw->pcxt = pcxt;
 	pw->shared = shared;
 	pw->cxt = CurrentMemoryContext;
-	pw->fd = -1;
 	pw->ncols = ncols;
 	pw->cols = cols;
 	pw->desc = RelationGetDescr(rel);
@@ -290,10 +276,7 @@ WorkerGone(ParallelWriter *pw)
 			 errmsg("parallel compaction writer exited unexpectedly")));
 }
 
-/*
- * Send a message made of iovcnt pieces, WAL-logging the file meanwhile if
- * the queue is full.
- */
+/* Send a message made of iovcnt pieces, waiting while the queue is full. */
 static void
 SendV(ParallelWriter *pw, shm_mq_iovec *iov, int iovcnt)
 {
@@ -305,7 +288,7 @@ SendV(ParallelWriter *pw, shm_mq_iovec *iov, int iovcnt)
 			return;
 		if (res == SHM_MQ_DETACHED)
 			WorkerGone(pw);
-		LogOrWait(pw);
+		WaitForWorker(pw);
 	}
 }
 
@@ -317,97 +300,13 @@ Send(ParallelWriter *pw, const void *data, Size len)
 	SendV(pw, &iov, 1);
 }
 
-/* Open the fragment being written to read it back for WAL, once. */
-static void
-OpenToLog(const char *path, int *fd)
-{
-	if (*fd >= 0)
-		return;
-	*fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-	if (*fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\" to log it: %m", path)));
-}
-
 /*
- * Claim the next WAL chunk of the open fragment (id, xid, path) that the
- * worker has written and nobody has claimed, and log it, reading it back
- * through *fd (opened at first use).  False if there is none.  Both
- * processes log chunks, each when it would otherwise wait (the backend for
- * room in the queue or the worker's answer, the worker for the next
- * message), and the worker also when two chunks are waiting, so that
- * neither idles while the other logs.
- * Chunks may reach WAL out of order; redo writes each at its offset.
- */
-static bool
-LogNextChunk(WriterShared *shared, int64 id, TransactionId xid,
-			 const char *path, int *fd)
-{
-	uint64		written = pg_atomic_read_u64(&shared->written);
-	uint64		chunk = pg_atomic_read_u64(&shared->next_chunk);
-
-	pg_read_barrier();
-	for (;;)
-	{
-		if ((chunk + 1) * WAL_CHUNK_BYTES > written)
-			return false;
-		/* on failure, chunk becomes the current value */
-		if (pg_atomic_compare_exchange_u64(&shared->next_chunk, &chunk, chunk + 1))
-			break;
-	}
-	OpenToLog(path, fd);
-	CompactWalLogFileRange(MyDatabaseId, shared->relnode, COMPACT_FILE_FRAGMENT,
-						   id, xid, *fd, path, chunk * WAL_CHUNK_BYTES,
-						   (chunk + 1) * WAL_CHUNK_BYTES, PG_UINT64_MAX);
-	return true;
-}
-
-/*
- * WAL-log the chunks of the open fragment the worker has written; true if
- * there were any.
- */
-static bool
-LogWritten(ParallelWriter *pw)
-{
-	bool		any = false;
-
-	if (!XLogIsNeeded() || pw->path == NULL)
-		return false;
-	while (LogNextChunk(pw->shared, pw->fragment_id, pw->file_xid, pw->path, &pw->fd))
-		any = true;
-	return any;
-}
-
-/*
- * The fragment is complete and fsynced, and the worker has logged the
- * chunks it claimed: log the rest, the last record with the file's size.
+ * Wait for the worker's latch (set when it takes a message off the queue
+ * or answers).
  */
 static void
-LogRest(ParallelWriter *pw, uint64 total)
+WaitForWorker(ParallelWriter *pw)
 {
-	uint64		from = pg_atomic_read_u64(&pw->shared->next_chunk) * WAL_CHUNK_BYTES;
-
-	if (!XLogIsNeeded())
-		return;
-	if (from > total)
-		elog(ERROR, "parallel compaction writer logged past the end of \"%s\"", pw->path);
-	OpenToLog(pw->path, &pw->fd);
-	CompactWalLogFileRange(MyDatabaseId, pw->shared->relnode, COMPACT_FILE_FRAGMENT,
-						   pw->fragment_id, pw->file_xid, pw->fd, pw->path,
-						   from, total, total);
-}
-
-/*
- * Nothing to do until the worker reads or writes more: log what it has
- * written, or wait for its latch (set when it takes a message off the
- * queue, answers, or has written another WAL chunk's worth).
- */
-static void
-LogOrWait(ParallelWriter *pw)
-{
-	if (LogWritten(pw))
-		return;
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					 100, WAIT_EVENT_MQ_INTERNAL);
 	ResetLatch(MyLatch);
@@ -419,13 +318,6 @@ ParallelWriterBegin(ParallelWriter *pw, int64 fragment_id, TransactionId file_xi
 {
 	WriterMessage msg;
 
-	/* the worker has finished the last fragment and waits for this one */
-	pg_atomic_write_u64(&pw->shared->written, 0);
-	pg_atomic_write_u64(&pw->shared->next_chunk, 0);
-	pw->fragment_id = fragment_id;
-	pw->file_xid = file_xid;
-	pw->path = CompactFragmentPath(MyDatabaseId, pw->shared->relnode,
-								   fragment_id, file_xid);
 	memset(&msg, 0, sizeof(msg));
 	msg.kind = 'B';
 	msg.id = fragment_id;
@@ -690,11 +582,11 @@ ParallelWriterRequestHelp(ParallelWriter *pw, const void *req, Size reqlen,
 	return res == SHM_MQ_SUCCESS;
 }
 
-/* Wait for the worker (WAL-logging what it has written meanwhile). */
+/* Wait for the worker. */
 void
 ParallelWriterWait(ParallelWriter *pw)
 {
-	LogOrWait(pw);
+	WaitForWorker(pw);
 }
 
 /*
@@ -718,7 +610,7 @@ ParallelWriterReceiveHelp(ParallelWriter *pw, bool wait, const char **data, Size
 			WorkerGone(pw);
 		if (!wait)
 			return false;
-		LogOrWait(pw);
+		WaitForWorker(pw);
 	}
 }
 
@@ -745,19 +637,13 @@ ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info, bytea **stats)
 			break;
 		if (res == SHM_MQ_DETACHED)
 			WorkerGone(pw);
-		LogOrWait(pw);
+		WaitForWorker(pw);
 	}
 	if (len < sizeof(FinishedMessage))
 		elog(ERROR, "invalid message of %zu bytes from the parallel compaction writer", len);
 	memcpy(&done, data, sizeof(done));
 	if (len != sizeof(FinishedMessage) + done.stats_len)
 		elog(ERROR, "invalid message of %zu bytes from the parallel compaction writer", len);
-	/* the rest of the file, now complete and fsynced */
-	LogRest(pw, (uint64) done.bytes);
-	if (pw->fd >= 0)
-		CloseTransientFile(pw->fd);
-	pw->fd = -1;
-	pw->path = NULL;
 	memset(info, 0, sizeof(FragmentInfo));
 	info->row_count = done.row_count;
 	info->bytes = done.bytes;
@@ -886,28 +772,6 @@ ReadRecords(const char *p, Size len, TupleDesc desc, const int *column_of,
 		elog(ERROR, "records of %zu bytes hold %zu", len, (Size) (p - start));
 }
 
-/*
- * Tell the leader how much of the file is written, and wake it when that
- * is another WAL chunk's worth, which it will log.  If it is two chunks or
- * more behind, log one ourselves.
- */
-static void
-PublishWritten(WriterShared *shared, FragmentWriter *writer, int64 id,
-			   TransactionId xid, const char *path, int *fd)
-{
-	uint64		written = FragmentWriterWrittenBytes(writer);
-	uint64		before = pg_atomic_read_u64(&shared->written);
-
-	pg_write_barrier();
-	pg_atomic_write_u64(&shared->written, written);
-	if (written / WAL_CHUNK_BYTES == before / WAL_CHUNK_BYTES)
-		return;
-	SetLatch(&ProcGlobal->allProcs[shared->leader_pgprocno].procLatch);
-	if (XLogIsNeeded() &&
-		written / WAL_CHUNK_BYTES >= pg_atomic_read_u64(&shared->next_chunk) + 2)
-		(void) LogNextChunk(shared, id, xid, path, fd);
-}
-
 void
 CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 {
@@ -924,12 +788,8 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 	bool	  **isnull;
 	MemoryContext fragcxt;
 	FragmentWriter *writer = NULL;
-	int64		fragment_id = 0;
-	TransactionId file_xid = InvalidTransactionId;
 	FragmentReader *reader = NULL;
 	char		reader_path[MAXPGPATH] = "";
-	char	   *path = NULL;	/* of the open fragment */
-	int			fd = -1;		/* to read it back for WAL */
 
 	CompactTuneMalloc();
 	mq = (shm_mq *) queues;
@@ -953,16 +813,8 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 		Size		len;
 		void	   *data;
 		WriterMessage msg;
-		shm_mq_result res = shm_mq_receive(in, &len, &data, true);
+		shm_mq_result res = shm_mq_receive(in, &len, &data, false);
 
-		/* nothing to write: log what is written before waiting */
-		if (res == SHM_MQ_WOULD_BLOCK)
-		{
-			if (writer != NULL && XLogIsNeeded())
-				while (LogNextChunk(shared, fragment_id, file_xid, path, &fd))
-					CHECK_FOR_INTERRUPTS();
-			res = shm_mq_receive(in, &len, &data, false);
-		}
 		if (res != SHM_MQ_SUCCESS)
 			ereport(ERROR,
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),
@@ -980,11 +832,9 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 
 			if (writer != NULL)
 				elog(ERROR, "parallel compaction writer: a fragment is already open");
-			fragment_id = msg.id;
-			file_xid = msg.xid;
-			path = CompactFragmentPath(MyDatabaseId, shared->relnode,
-									   fragment_id, file_xid);
-			writer = FragmentWriterBegin(path, ncols, cols, compact_compression_level);
+			writer = FragmentWriterBeginOutput(shared->relnode, msg.id, msg.xid,
+											   ncols, cols, compact_compression_level,
+											   shared->direct_io);
 			MemoryContextSwitchTo(old);
 			continue;
 		}
@@ -1003,7 +853,6 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 			ReadRowGroup(data, len, ncols, cols, msg.arg, values, isnull);
 			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
 			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
-			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
 		}
 		else if (msg.kind == 'W')
 		{
@@ -1013,7 +862,6 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 						RelationGetDescr(rel), column_of, msg.arg, values, isnull);
 			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
 			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
-			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
 		}
 		else if (msg.kind == 'P')
 		{
@@ -1030,7 +878,6 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 											 meta + msg.id,
 											 len - PW_HEADER_SIZE - (Size) msg.id);
 			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
-			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
 		}
 		else if (msg.kind == 'C')
 		{
@@ -1050,7 +897,6 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 				msg.arg >= FragmentReaderNumRowGroups(reader))
 				elog(ERROR, "cannot copy row group %d of \"%s\"", msg.arg, srcpath);
 			FragmentWriterCopyRowGroup(writer, reader, msg.arg);
-			PublishWritten(shared, writer, fragment_id, file_xid, path, &fd);
 		}
 		else if (msg.kind == 'F')
 		{
@@ -1059,12 +905,8 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 			bytea	   *stats;
 			shm_mq_iovec iov[2];
 
-			/* the leader logs the rest of the file, after our fsync */
 			FragmentWriterFinish(writer, &info);
 			writer = NULL;
-			if (fd >= 0)
-				CloseTransientFile(fd);
-			fd = -1;
 			COMPACT_FAULT_POINT("compact_fragment_finished");
 			stats = FragmentStatsSerialize(ncols, cols, info.stats);
 			memset(&done, 0, sizeof(done));

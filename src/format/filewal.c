@@ -23,11 +23,11 @@
  * crash after the fsync but before the records reach disk leaves a file that
  * no committed row references, which VACUUM removes.
  *
- * A fragment that a parallel worker writes for a compaction is logged while
- * it is written, chunk by chunk as the worker has written them, by the
- * leader or the worker (chunks whose total is PG_UINT64_MAX: more follows,
- * in any order), and its last chunk, with the size, by the leader after
- * the worker's fsync.  This keeps the guarantee: a checkpoint
+ * A fragment that a compaction writes is logged while it is written, by
+ * its writer, from memory: each block as it goes to the file (chunks whose
+ * total is PG_UINT64_MAX: more follows), and its last bytes, with the size,
+ * after the fsync.  Nothing reads the file back, so the file can bypass the
+ * page cache (compact.direct_io).  This keeps the guarantee: a checkpoint
  * whose redo pointer follows some early chunks may complete before the
  * fsync, but the fsync still precedes the commit, so a crash after the
  * commit finds those bytes durable, and a crash before it leaves an orphan.
@@ -115,25 +115,64 @@ FilePath(Oid dboid, Oid relfilenode, int kind, int64 id, TransactionId xid)
  */
 
 /*
- * Log bytes [from, to) of a file, read back from fd, in chunks.  total is
- * the size of the whole file if these are its last bytes, so that redo
- * cuts the file there; PG_UINT64_MAX if more will follow.
+ * Log len bytes of a file that start at offset, from memory (data), in
+ * chunks.  total is the size of the whole file if these are its last bytes,
+ * so that redo cuts the file there; PG_UINT64_MAX if more will follow.
  */
 void
-CompactWalLogFileRange(Oid dboid, Oid relfilenode, int kind, int64 id,
-					   TransactionId xid, int fd, const char *path,
-					   uint64 from, uint64 to, uint64 total)
+CompactWalLogBytes(Oid dboid, Oid relfilenode, int kind, int64 id,
+				   TransactionId xid, const char *data, uint64 len,
+				   uint64 offset, uint64 total)
 {
-	char	   *buf;
-	uint64		offset = from;
-	XLogRecPtr	lsn;
+	uint64		done = 0;
 
 	if (!XLogIsNeeded())
 		return;
-	buf = palloc(WAL_CHUNK_SIZE);
 	do
 	{
 		xl_compact_file rec;
+		uint32		n = (uint32) Min((uint64) WAL_CHUNK_SIZE, len - done);
+		XLogRecPtr	lsn;
+
+		memset(&rec, 0, sizeof(rec));
+		rec.dboid = dboid;
+		rec.relfilenode = relfilenode;
+		rec.kind = kind;
+		rec.xid = xid;
+		rec.id = id;
+		rec.offset = offset + done;
+		rec.total = total;
+		rec.length = n;
+		XLogBeginInsert();
+		XLogRegisterData((char *) &rec, sizeof(rec));
+		if (n > 0)
+			XLogRegisterData(unconstify(char *, data + done), n);
+		lsn = XLogInsert(COMPACT_RMGR_ID, XLOG_COMPACT_FILE);
+		done += n;
+
+		/*
+		 * Have the WAL writer write and flush this in the background, as it
+		 * does for an asynchronous commit: the commit that makes the file
+		 * visible then has little WAL left to wait for.
+		 */
+		XLogSetAsyncXactLSN(lsn);
+	} while (done < len);
+}
+
+/*
+ * Log bytes [from, to) of a file, read back from fd, in chunks (total as
+ * for CompactWalLogBytes).
+ */
+static void
+LogFileRange(Oid dboid, Oid relfilenode, int kind, int64 id,
+			 TransactionId xid, int fd, const char *path,
+			 uint64 from, uint64 to, uint64 total)
+{
+	char	   *buf = palloc(WAL_CHUNK_SIZE);
+	uint64		offset = from;
+
+	do
+	{
 		uint32		len = (uint32) Min((uint64) WAL_CHUNK_SIZE, to - offset);
 		uint32		done = 0;
 
@@ -147,28 +186,9 @@ CompactWalLogFileRange(Oid dboid, Oid relfilenode, int kind, int64 id,
 						 errmsg("could not read file \"%s\" to log it: %m", path)));
 			done += n;
 		}
-		memset(&rec, 0, sizeof(rec));
-		rec.dboid = dboid;
-		rec.relfilenode = relfilenode;
-		rec.kind = kind;
-		rec.xid = xid;
-		rec.id = id;
-		rec.offset = offset;
-		rec.total = total;
-		rec.length = len;
-		XLogBeginInsert();
-		XLogRegisterData((char *) &rec, sizeof(rec));
-		if (len > 0)
-			XLogRegisterData(buf, len);
-		lsn = XLogInsert(COMPACT_RMGR_ID, XLOG_COMPACT_FILE);
+		CompactWalLogBytes(dboid, relfilenode, kind, id, xid, buf, len,
+						   offset, total);
 		offset += len;
-
-		/*
-		 * Have the WAL writer write and flush this in the background, as it
-		 * does for an asynchronous commit: the commit that makes the file
-		 * visible then has little WAL left to wait for.
-		 */
-		XLogSetAsyncXactLSN(lsn);
 	} while (offset < to);
 	pfree(buf);
 }
@@ -193,8 +213,8 @@ CompactWalLogFile(Oid dboid, Oid relfilenode, int kind, int64 id,
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open file \"%s\" to log it: %m", path)));
-	CompactWalLogFileRange(dboid, relfilenode, kind, id, xid, fd, path,
-						   0, (uint64) st.st_size, (uint64) st.st_size);
+	LogFileRange(dboid, relfilenode, kind, id, xid, fd, path,
+				 0, (uint64) st.st_size, (uint64) st.st_size);
 	CloseTransientFile(fd);
 	pfree(path);
 }

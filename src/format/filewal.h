@@ -30,10 +30,9 @@ extern void CompactWalRegister(void);
 /* bytes of a file in one WAL record, at most */
 #define COMPACT_WAL_CHUNK_BYTES	(1024 * 1024)
 
-extern void CompactWalLogFileRange(Oid dboid, Oid relfilenode, int kind,
-								   int64 id, TransactionId xid, int fd,
-								   const char *path, uint64 from, uint64 to,
-								   uint64 total);
+extern void CompactWalLogBytes(Oid dboid, Oid relfilenode, int kind,
+							   int64 id, TransactionId xid, const char *data,
+							   uint64 len, uint64 offset, uint64 total);
 extern void CompactWalLogFile(Oid dboid, Oid relfilenode, int kind,
 							  int64 id, TransactionId xid);
 extern void CompactWalLogUnlink(Oid dboid, Oid relfilenode, int kind,

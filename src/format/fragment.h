@@ -88,6 +88,12 @@ typedef struct FragmentInfo
 extern FragmentWriter *FragmentWriterBegin(const char *path, int ncolumns,
 										   const FragmentColumn *columns,
 										   int compression_level);
+extern FragmentWriter *FragmentWriterBeginOutput(Oid relfilenode, int64 id,
+												 TransactionId xid,
+												 int ncolumns,
+												 const FragmentColumn *columns,
+												 int compression_level,
+												 bool direct);
 extern void FragmentWriterAddRowGroup(FragmentWriter *writer, int nrows,
 									  Datum **values, bool **isnull);
 extern FragmentWriter *FragmentWriterBeginEncoder(int ncolumns,
@@ -104,7 +110,6 @@ extern bool FragmentWriterCanCopy(FragmentWriter *writer, FragmentReader *reader
 extern void FragmentWriterCopyRowGroup(FragmentWriter *writer,
 									   FragmentReader *reader, int rowgroup);
 extern void FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info);
-extern uint64 FragmentWriterWrittenBytes(FragmentWriter *writer);
 extern void FragmentWriterAbort(FragmentWriter *writer);
 
 /* fragment_reader.c */

@@ -25,6 +25,17 @@
  * serialized at the end of the row group; fragment-level min/max are
  * copies.
  *
+ * A compaction's writer (FragmentWriterBeginOutput) WAL-logs its file as
+ * it writes it, from memory (filewal.c), and writes it with direct I/O
+ * where the file system allows (compact.direct_io): the bytes go from one
+ * reused, aligned buffer to the disk, whole blocks at a time, the last one
+ * padded and the file then cut to its size.  A compaction's new file is
+ * read by no one until its commit, and by few soon after; through the page
+ * cache every byte would first take a new cache page, which the kernel
+ * must find, zero and (on virtual machines) often get from the host:
+ * several times the cost of the disk write.  It also keeps a big
+ * compaction from pushing the working set of the queries out of the cache.
+ *
  * Errors: fd.c does not close files opened with PathNameOpenFile at
  * transaction abort, so a reset callback on the writer's context closes
  * the file, frees the zstd context, and unlinks the file unless Finish
@@ -43,7 +54,9 @@
 #include <zstd.h>
 
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "catalog/pg_type_d.h"
+#include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -53,6 +66,7 @@
 
 #include "compact.h"
 #include "format/files.h"
+#include "format/filewal.h"
 #include "format/format_internal.h"
 #include "format/fragment.h"
 #include "format/page_codec.h"
@@ -67,6 +81,10 @@
 
 /* pages smaller than this are not worth a zstd frame */
 #define MIN_COMPRESS_BYTES		64
+
+/* direct I/O: the buffer, and the alignment of its address and writes */
+#define DIRECT_BUFFER_BYTES		COMPACT_WAL_CHUNK_BYTES
+#define DIRECT_BLOCK_BYTES		4096
 
 /* FileWrite takes an int */
 #define MAX_IO_BYTES			(1024 * 1024 * 1024)
@@ -117,12 +135,21 @@ struct FragmentWriter
 	EncodeBuffer rgmeta;		/* footer entries of the row groups so far */
 	bool		no_copy_range;	/* copy_file_range failed: write instead */
 	bool		encoder;		/* no file: FragmentWriterEncodeRowGroup */
+	/* a compaction's writer (FragmentWriterBeginOutput) */
+	bool		logged;			/* WAL-logs each write, as id and xid */
+	Oid			relfilenode;
+	int64		id;
+	TransactionId xid;
+	bool		direct;			/* O_DIRECT: whole blocks from dbuf */
+	char	   *dbuf;			/* DIRECT_BUFFER_BYTES, aligned */
+	size_t		dlen;			/* bytes in dbuf, not yet written */
 	MemoryContextCallback cleanup;
 };
 
 static void WriterCleanup(void *arg);
 static void WriteFully(FragmentWriter *writer, const char *data, size_t len,
 					   uint64 offset);
+static void WriteAtEnd(FragmentWriter *writer, const char *data, size_t len);
 static void FlushWrites(FragmentWriter *writer);
 static void AppendBytes(FragmentWriter *writer, const void *data, size_t len);
 static int	PageRows(const WriterColumn *wc, const Datum *values,
@@ -234,16 +261,16 @@ WriterCreate(const char *path, int ncolumns, const FragmentColumn *columns,
 }
 
 /*
- * Create the file at path and start a fragment of the given columns.
- * Raises an ERROR if the file exists or cannot be created.  The writer and
- * everything it allocates live in a new child of CurrentMemoryContext.
+ * Create the writer's file and append the header.  With direct, the file
+ * goes to direct I/O if its file system takes it (fcntl, so that a failure
+ * leaves the file open as it was); else direct is turned off.  Nothing
+ * depends on the flag staying on: fd.c may close and reopen the file
+ * without it, and the whole, aligned writes of the direct path are valid
+ * writes through the cache too.
  */
-FragmentWriter *
-FragmentWriterBegin(const char *path, int ncolumns,
-					const FragmentColumn *columns, int compression_level)
+static void
+WriterOpen(FragmentWriter *writer)
 {
-	FragmentWriter *writer = WriterCreate(path, ncolumns, columns,
-										  compression_level);
 	MemoryContext old = MemoryContextSwitchTo(writer->cxt);
 	FragmentFileHeader header;
 
@@ -254,6 +281,20 @@ FragmentWriterBegin(const char *path, int ncolumns,
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s\": %m", writer->path)));
 	writer->created = true;
+#ifdef O_DIRECT
+	if (writer->direct)
+	{
+		int			fd = FileGetRawDesc(writer->file);
+		int			flags = fcntl(fd, F_GETFL);
+
+		writer->direct = flags >= 0 && fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
+	}
+#else
+	writer->direct = false;
+#endif
+	if (writer->direct)
+		writer->dbuf = (char *) TYPEALIGN(DIRECT_BLOCK_BYTES,
+										  palloc(DIRECT_BUFFER_BYTES + DIRECT_BLOCK_BYTES));
 
 	header.magic = COMPACT_FRAGMENT_MAGIC;
 	header.version = COMPACT_FRAGMENT_VERSION;
@@ -262,6 +303,45 @@ FragmentWriterBegin(const char *path, int ncolumns,
 
 	MemoryContextSwitchTo(old);
 	COMPACT_FAULT_POINT("fragment_created");
+}
+
+/*
+ * Create the file at path and start a fragment of the given columns.
+ * Raises an ERROR if the file exists or cannot be created.  The writer and
+ * everything it allocates live in a new child of CurrentMemoryContext.
+ */
+FragmentWriter *
+FragmentWriterBegin(const char *path, int ncolumns,
+					const FragmentColumn *columns, int compression_level)
+{
+	FragmentWriter *writer = WriterCreate(path, ncolumns, columns,
+										  compression_level);
+
+	WriterOpen(writer);
+	return writer;
+}
+
+/*
+ * Begin a compaction's new fragment of table relfilenode (in this database),
+ * named by id and xid: a writer that WAL-logs the file as it writes it, and
+ * writes it with direct I/O if direct is true and the file system allows.
+ */
+FragmentWriter *
+FragmentWriterBeginOutput(Oid relfilenode, int64 id, TransactionId xid,
+						  int ncolumns, const FragmentColumn *columns,
+						  int compression_level, bool direct)
+{
+	char	   *path = CompactFragmentPath(MyDatabaseId, relfilenode, id, xid);
+	FragmentWriter *writer = WriterCreate(path, ncolumns, columns,
+										  compression_level);
+
+	pfree(path);
+	writer->logged = XLogIsNeeded();
+	writer->relfilenode = relfilenode;
+	writer->id = id;
+	writer->xid = xid;
+	writer->direct = direct;
+	WriterOpen(writer);
 	return writer;
 }
 
@@ -342,10 +422,25 @@ WriteFully(FragmentWriter *writer, const char *data, size_t len,
 }
 
 /*
+ * Write bytes at the end of what is written, and WAL-log them if the writer
+ * logs its file (total unknown yet: more follows).
+ */
+static void
+WriteAtEnd(FragmentWriter *writer, const char *data, size_t len)
+{
+	WriteFully(writer, data, len, writer->flushed);
+	if (writer->logged)
+		CompactWalLogBytes(MyDatabaseId, writer->relfilenode, COMPACT_FILE_FRAGMENT,
+						   writer->id, writer->xid, data, len, writer->flushed,
+						   PG_UINT64_MAX);
+	writer->flushed += len;
+}
+
+/*
  * Ask the kernel to start writing back what is written, every few MB, so
  * that the fsync at the end (before the commit) has little left to wait
  * for, as PostgreSQL's checkpointer does (checkpoint_flush_after).  The
- * pages stay cached: the WAL-logging that reads them back still finds them.
+ * pages stay cached: a WAL-logging that reads them back still finds them.
  */
 static void
 StartWriteback(FragmentWriter *writer)
@@ -362,14 +457,40 @@ StartWriteback(FragmentWriter *writer)
 static void
 FlushWrites(FragmentWriter *writer)
 {
-	/* an encoder keeps its row group's bytes for the caller */
-	if (writer->wbuf.len == 0 || writer->encoder)
+	/*
+	 * An encoder keeps its row group's bytes for the caller; direct I/O
+	 * writes only whole buffers (AppendDirect) until the end.
+	 */
+	if (writer->wbuf.len == 0 || writer->encoder || writer->direct)
 		return;
-	WriteFully(writer, writer->wbuf.data, writer->wbuf.len, writer->flushed);
-	writer->flushed += writer->wbuf.len;
+	WriteAtEnd(writer, writer->wbuf.data, writer->wbuf.len);
 	writer->wbuf.len = 0;
 	Assert(writer->flushed == writer->offset);
 	StartWriteback(writer);
+}
+
+/*
+ * Direct I/O: bytes into the aligned buffer, which is written whenever it
+ * is full.
+ */
+static void
+AppendDirect(FragmentWriter *writer, const char *data, size_t len)
+{
+	while (len > 0)
+	{
+		size_t		n = Min(len, DIRECT_BUFFER_BYTES - writer->dlen);
+
+		memcpy(writer->dbuf + writer->dlen, data, n);
+		writer->dlen += n;
+		writer->offset += n;
+		data += n;
+		len -= n;
+		if (writer->dlen == DIRECT_BUFFER_BYTES)
+		{
+			WriteAtEnd(writer, writer->dbuf, writer->dlen);
+			writer->dlen = 0;
+		}
+	}
 }
 
 /*
@@ -378,11 +499,15 @@ FlushWrites(FragmentWriter *writer)
 static void
 AppendBytes(FragmentWriter *writer, const void *data, size_t len)
 {
+	if (writer->direct)
+	{
+		AppendDirect(writer, data, len);
+		return;
+	}
 	if (len >= WRITE_BUFFER_BYTES && !writer->encoder)
 	{
 		FlushWrites(writer);
-		WriteFully(writer, data, len, writer->flushed);
-		writer->flushed += len;
+		WriteAtEnd(writer, data, len);
 		writer->offset += len;
 		StartWriteback(writer);
 		return;
@@ -408,7 +533,7 @@ AppendFileRange(FragmentWriter *writer, int src, uint64 offset,
 	(__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 27))
 	size_t		done = 0;
 
-	if (!writer->no_copy_range && len >= COPY_RANGE_MIN_BYTES)
+	if (!writer->no_copy_range && !writer->direct && len >= COPY_RANGE_MIN_BYTES)
 	{
 		int			dst = FileGetRawDesc(writer->file);
 
@@ -436,6 +561,10 @@ AppendFileRange(FragmentWriter *writer, int src, uint64 offset,
 			}
 			done += n;
 		}
+		if (writer->logged && done > 0)
+			CompactWalLogBytes(MyDatabaseId, writer->relfilenode, COMPACT_FILE_FRAGMENT,
+							   writer->id, writer->xid, data, done,
+							   writer->flushed, PG_UINT64_MAX);
 		writer->flushed += done;
 		writer->offset += done;
 		StartWriteback(writer);
@@ -1027,6 +1156,19 @@ FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info)
 	AppendBytes(writer, footer.data, footer.len);
 	AppendBytes(writer, &trailer, sizeof(trailer));
 	FlushWrites(writer);
+	if (writer->direct)
+	{
+		/* the last block, padded, then the file cut to its size */
+		size_t		padded = TYPEALIGN(DIRECT_BLOCK_BYTES, writer->dlen);
+
+		memset(writer->dbuf + writer->dlen, 0, padded - writer->dlen);
+		WriteFully(writer, writer->dbuf, padded, writer->flushed);
+		if (FileTruncate(writer->file, (off_t) writer->offset,
+						 WAIT_EVENT_DATA_FILE_TRUNCATE) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not truncate file \"%s\": %m", writer->path)));
+	}
 
 	if (FileSync(writer->file, WAIT_EVENT_DATA_FILE_SYNC) != 0)
 		ereport(data_sync_elevel(ERROR),
@@ -1036,6 +1178,12 @@ FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info)
 	writer->file = -1;
 	CompactFsyncParentDir(writer->path);
 	writer->finished = true;
+
+	/* durable: log its last bytes (if any), with its size */
+	if (writer->logged)
+		CompactWalLogBytes(MyDatabaseId, writer->relfilenode, COMPACT_FILE_FRAGMENT,
+						   writer->id, writer->xid, writer->dbuf, writer->dlen,
+						   writer->flushed, writer->offset);
 
 	MemoryContextSwitchTo(callercxt);
 	info->row_count = writer->nrows;
@@ -1059,13 +1207,6 @@ FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info)
 	}
 
 	MemoryContextDelete(writer->cxt);
-}
-
-/* Bytes of the file written so far (not counting buffered ones). */
-uint64
-FragmentWriterWrittenBytes(FragmentWriter *writer)
-{
-	return writer->flushed;
 }
 
 /*

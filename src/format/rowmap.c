@@ -47,9 +47,10 @@ RowMapCorrupted(const char *path, const char *what)
 }
 
 /*
- * A map whose entries mostly follow each other (a merge, a rewrite that
- * drops deleted rows) is stored as deltas, which zstd turns into almost
- * nothing.  A sort's map is a permutation: its deltas are as random as its
+ * A map made of few runs (a merge: one run per source, or a few around
+ * dropped rows) is stored as its runs.  A map whose entries mostly follow
+ * each other otherwise (a rewrite that drops many scattered deleted rows)
+ * is stored as deltas, which zstd turns into little.  A sort's map is a permutation: its deltas are as random as its
  * entries, so it is stored bit-packed instead, each entry as its distance
  * from the smallest new row number (0 for a dropped row) in as many bits as
  * the largest one needs: about 24 bits for a group of ten million rows,
@@ -57,6 +58,15 @@ RowMapCorrupted(const char *path, const char *what)
  */
 #define ROWMAP_DELTAS	0
 #define ROWMAP_PACKED	1
+#define ROWMAP_RUNS		2
+
+/* count entries first, first + 1, ...; or count dropped rows (first = -1) */
+typedef struct RowMapRun
+{
+	int64		first;
+	uint32		count;
+	uint32		pad;
+} RowMapRun;
 
 typedef struct RowMapPacked
 {
@@ -64,6 +74,17 @@ typedef struct RowMapPacked
 	uint32		bits;			/* bits per entry, 1..32 */
 	uint32		pad;
 } RowMapPacked;
+
+/* does entry i start a run: neither the next of a live one nor another drop */
+static inline bool
+StartsRun(const int64 *newrows, uint32 i)
+{
+	if (i == 0)
+		return true;
+	if (newrows[i] < 0 || newrows[i - 1] < 0)
+		return (newrows[i] < 0) != (newrows[i - 1] < 0);
+	return newrows[i] != newrows[i - 1] + 1;
+}
 
 static Size
 PackedSize(uint32 nrows, uint32 bits)
@@ -115,6 +136,7 @@ RowMapWrite(const char *path, int64 fragment_id, uint32 nrows,
 	int64		max = -1;
 	uint32		follow = 0;
 	int64		prev = -1;
+	uint32		nruns = 0;
 	uint32		bits = 0;
 	uint16		encoding;
 	Size		bound;
@@ -127,6 +149,8 @@ RowMapWrite(const char *path, int64 fragment_id, uint32 nrows,
 	{
 		int64		r = newrows[i];
 
+		if (StartsRun(newrows, i))
+			nruns++;
 		if (r < 0)
 			continue;
 		if (r == prev + 1)
@@ -138,10 +162,34 @@ RowMapWrite(const char *path, int64 fragment_id, uint32 nrows,
 	if (max >= 0)
 		bits = pg_leftmost_one_pos64((uint64) (max - min + 1)) + 1;
 
-	/* deltas when most entries follow the previous one, or too wide */
-	encoding = (follow >= nrows / 2 || bits == 0 || bits > 32) ?
-		ROWMAP_DELTAS : ROWMAP_PACKED;
-	if (encoding == ROWMAP_PACKED)
+	/*
+	 * Runs when they take at most a byte per entry; else deltas when most
+	 * entries follow the previous one, or the entries are too wide to pack.
+	 */
+	if ((Size) nruns * sizeof(RowMapRun) <= nrows)
+		encoding = ROWMAP_RUNS;
+	else
+		encoding = (follow >= nrows / 2 || bits == 0 || bits > 32) ?
+			ROWMAP_DELTAS : ROWMAP_PACKED;
+	if (encoding == ROWMAP_RUNS)
+	{
+		RowMapRun  *runs;
+		uint32		n = 0;
+
+		len = (Size) nruns * sizeof(RowMapRun);
+		stored = palloc0(sizeof(RowMapHeader) + len);
+		runs = (RowMapRun *) (stored + sizeof(RowMapHeader));
+		for (uint32 i = 0; i < nrows; i++)
+		{
+			int64		r = newrows[i];
+
+			if (StartsRun(newrows, i))
+				runs[n++].first = r < 0 ? -1 : r;
+			runs[n - 1].count++;
+		}
+		Assert(n == nruns);
+	}
+	else if (encoding == ROWMAP_PACKED)
 	{
 		bound = PackedSize(nrows, bits);
 		stored = palloc(sizeof(RowMapHeader) + bound);
@@ -252,6 +300,28 @@ RowMapUnpack(const char *path, const char *stored, Size len, uint32 nrows,
 	}
 }
 
+/* the runs back into entries, checking what it reads */
+static void
+RowMapUnrun(const char *path, const char *stored, Size len, uint32 nrows,
+			int64 *result)
+{
+	uint32		i = 0;
+
+	for (Size off = 0; off < len; off += sizeof(RowMapRun))
+	{
+		RowMapRun	run;
+
+		memcpy(&run, stored + off, sizeof(RowMapRun));
+		if (run.count == 0 || run.count > nrows - i || run.first < -1 ||
+			run.first > PG_INT64_MAX - run.count)
+			RowMapCorrupted(path, "bad run");
+		for (uint32 k = 0; k < run.count; k++)
+			result[i++] = run.first < 0 ? -1 : run.first + k;
+	}
+	if (i != nrows)
+		RowMapCorrupted(path, "bad run");
+}
+
 /*
  * Read the map of a fragment of nrows rows: a palloc'd array of nrows new
  * row numbers (-1: dropped).
@@ -277,12 +347,16 @@ RowMapRead(const char *path, int64 fragment_id, uint32 nrows)
 	if (header.magic != COMPACT_ROWMAP_MAGIC ||
 		header.version != COMPACT_ROWMAP_VERSION)
 		RowMapCorrupted(path, "bad magic or version");
-	if (header.flags != ROWMAP_DELTAS && header.flags != ROWMAP_PACKED)
+	if (header.flags != ROWMAP_DELTAS && header.flags != ROWMAP_PACKED &&
+		header.flags != ROWMAP_RUNS)
 		RowMapCorrupted(path, "unknown encoding");
 	if (header.fragment_id != fragment_id || header.nrows != nrows)
 		RowMapCorrupted(path, "it describes another fragment");
 	if (header.flags == ROWMAP_DELTAS ?
 		header.stored_len > ZSTD_compressBound(sizeof(int64) * (size_t) nrows) :
+		header.flags == ROWMAP_RUNS ?
+		header.stored_len > sizeof(RowMapRun) * (Size) nrows ||
+		header.stored_len % sizeof(RowMapRun) != 0 :
 		header.stored_len > PackedSize(nrows, 32))
 		RowMapCorrupted(path, "bad length");
 
@@ -300,6 +374,8 @@ RowMapRead(const char *path, int64 fragment_id, uint32 nrows)
 	result = palloc(sizeof(int64) * Max(nrows, 1));
 	if (header.flags == ROWMAP_PACKED)
 		RowMapUnpack(path, stored, header.stored_len, nrows, result);
+	else if (header.flags == ROWMAP_RUNS)
+		RowMapUnrun(path, stored, header.stored_len, nrows, result);
 	else
 	{
 		len = ZSTD_decompress(result, sizeof(int64) * (size_t) nrows,

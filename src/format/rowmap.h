@@ -10,10 +10,10 @@
  * change lands on the row's new copy and is not lost.  The map lives as long
  * as F's file: VACUUM removes both once no snapshot can see F.
  *
- * Layout: RowMapHeader, then either the zstd-compressed deltas between
- * consecutive entries (int64 each), which a merge turns into runs of ones,
- * or, for a sort's permutation, the entries bit-packed as distances from
- * the smallest one.  A map serves only snapshots older than its compaction,
+ * Layout: RowMapHeader, then either the runs of consecutive entries (a
+ * merge's map), or the zstd-compressed deltas between consecutive entries
+ * (int64 each; a rewrite dropping many scattered rows), or, for a sort's
+ * permutation, the entries bit-packed as distances from the smallest one.  A map serves only snapshots older than its compaction,
  * none of which survives a restart, so a new version never needs to read
  * an old one.
  *
