@@ -74,7 +74,10 @@ SET compact.min_parallel_compaction_size = 0;
 VACUUM (COMPACT) pw_p;
 RESET client_min_messages;
 SET compact.min_parallel_compaction_size = '1TB';
+-- and through the page cache: the same bytes as the worker's direct I/O
+SET compact.direct_io = off;
 VACUUM (COMPACT) pw_s;
+RESET compact.direct_io;
 SELECT * FROM pw_check();
 SELECT pw_index_agrees('SELECT * FROM pw_p WHERE id BETWEEN 1000 AND 3000') AS btree,
 	   pw_index_agrees($$SELECT * FROM pw_p WHERE lower(name) = 'name 17'$$) AS expression,
