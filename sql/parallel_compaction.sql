@@ -235,6 +235,21 @@ ROLLBACK TO a;
 SELECT count(*) FROM pw_p;
 COMMIT;
 SELECT * FROM pw_check();
+
+-- a sort that fits compact.shared_sort_memory (12MB in test/test.conf)
+-- takes it and gives it back when it ends, also when its transaction
+-- rolls back: each of these sorts finds it free
+SHOW compact.shared_sort_memory;
+SET maintenance_work_mem = '8MB';
+SET client_min_messages = debug1;
+BEGIN;
+SELECT rows_rewritten FROM compact.compact_table('pw_p', order_by => 'id DESC');
+ROLLBACK;
+SELECT rows_rewritten FROM compact.compact_table('pw_p', order_by => 'lat, id');
+SELECT rows_rewritten FROM compact.compact_table('pw_p', hilbert_by => 'lat, id');
+RESET client_min_messages;
+RESET maintenance_work_mem;
+SELECT * FROM pw_check();
 VACUUM pw_p;
 SELECT (SELECT count(*) FROM pg_ls_dir(format('pg_compact/%s/%s',
 			(SELECT oid FROM pg_database WHERE datname = current_database()),

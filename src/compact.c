@@ -196,6 +196,14 @@ _PG_init(void)
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomIntVariable("compact.shared_sort_memory",
+							"Shared memory reserved at server start for the sort of one compaction at a time.",
+							"A sort that fits uses it instead of fresh private memory; 0 reserves none.",
+							&compact_shared_sort_memory_mb,
+							0, 0, MAX_KILOBYTES / 1024,
+							PGC_POSTMASTER, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("compact.write_buffer_size",
 							"Memory a transaction buffers per table before it writes a fragment.",
 							NULL,
@@ -268,6 +276,7 @@ _PG_init(void)
 	CompactBitmapScanInit();
 	CompactLauncherRegister();
 	CompactWalRegister();
+	SortMemoryShmemRequest();
 
 	/* after every compact.* setting is defined */
 	MarkGUCPrefixReserved("compact");

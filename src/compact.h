@@ -48,6 +48,10 @@ extern void CompactFaultPoint(const char *name);
 #define COMPACT_FAULT_POINT(name) ((void) 0)
 #endif
 
+/* compaction/sort_memory.c */
+extern int	compact_shared_sort_memory_mb;
+extern void SortMemoryShmemRequest(void);
+
 /* tableam/write_state.c */
 extern void CompactWriteStateInit(void);
 

@@ -161,6 +161,9 @@ extern bool GroupSourceNextRowGroup(GroupSource *src);
 extern void GroupSourceDecode(GroupSource *src);
 extern void GroupSourceClose(GroupSource *src);
 
+/* sort_memory.c */
+extern void *SortMemoryClaim(MemoryContext cxt, Size size);
+
 /* parallel_writer.c */
 extern PGDLLIMPORT int compact_min_parallel_compaction_size_kb;
 extern const char *ParallelWriterUnusable(const CompactionRequest *request,

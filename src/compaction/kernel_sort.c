@@ -1093,6 +1093,7 @@ KernelSortInPasses(GroupRun *gs)
 	int64		ngroups;
 	bool		too_wide = false;
 	bool	   *needed;
+	bool		shared;
 	KeyBuilder	kb;
 	SortHelp	help;
 
@@ -1115,11 +1116,16 @@ KernelSortInPasses(GroupRun *gs)
 	 * arrays, whose place one chunk of records takes afterwards.  Fresh
 	 * memory is expensive (the kernel zeroes it; on a virtual machine the
 	 * host may have to back it too), so the chunk reuses what the sort
-	 * touched; what is never touched costs nothing.
+	 * touched; what is never touched costs nothing.  Memory reserved at
+	 * server start (compact.shared_sort_memory, sort_memory.c) costs
+	 * nothing new at all, when it is free and large enough.
 	 */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "compact sort in passes",
 								ALLOCSET_DEFAULT_SIZES);
-	region = CompactAllocLarge(cxt, offsize + Max(sortsize + MAXIMUM_ALIGNOF, budget));
+	region = SortMemoryClaim(cxt, offsize + Max(sortsize + MAXIMUM_ALIGNOF, budget));
+	shared = region != NULL;
+	if (!shared)
+		region = CompactAllocLarge(cxt, offsize + Max(sortsize + MAXIMUM_ALIGNOF, budget));
 	offs = (int64 *) region;
 	work = region + offsize;
 	if (shortkeys)
@@ -1240,8 +1246,8 @@ KernelSortInPasses(GroupRun *gs)
 		chunkmax = Max(chunkmax, used);
 	}
 	bounds[nchunks] = n;
-	elog(DEBUG1, "compact: sorting " INT64_FORMAT " rows in %d passes over the sources",
-		 n, nchunks + 1);
+	elog(DEBUG1, "compact: sorting " INT64_FORMAT " rows in %d passes over the sources%s",
+		 n, nchunks + 1, shared ? ", in the shared sort memory" : "");
 
 	/* the row maps: the new row number of every live source row */
 	n = 0;

@@ -49,8 +49,21 @@ dir=$(mktemp -d /tmp/compact-bench.XXXXXX)
 chmod 755 "$dir"
 [ ${#as_user[@]} -eq 0 ] || chown postgres: "$dir"
 cd "$dir"
+# Huge pages for the cluster's shared memory (shared_buffers and the
+# compaction's shared sort memory), as a DBA of a dedicated server sets
+# them up (huge_pages = try takes them when they are there): as root, the
+# bench reserves them for the run and gives them back at the end.
+# BENCH_HUGE_PAGES=0 leaves vm.nr_hugepages alone.
+hp_file=/proc/sys/vm/nr_hugepages
+hp_old=
+if [ "${BENCH_HUGE_PAGES:-1}" != 0 ] && [ "$(id -u)" -eq 0 ] && [ -w "$hp_file" ]; then
+	hp_old=$(cat "$hp_file")
+	hp_want=1700	# 2 MB pages: 2 GB + 1 GB and the rest of the segment
+	[ "$hp_old" -ge "$hp_want" ] || echo "$hp_want" > "$hp_file" || true
+fi
 finish() {
 	"${as_user[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+	[ -z "$hp_old" ] || echo "$hp_old" > "$hp_file" || true
 	cd /; rm -rf "$dir"
 }
 trap finish EXIT
@@ -63,6 +76,7 @@ unix_socket_directories = '$dir'
 port = $PORT
 shared_buffers = '2GB'
 maintenance_work_mem = '1GB'
+compact.shared_sort_memory = '1GB'	# a sort of maintenance_work_mem fits
 work_mem = '256MB'
 max_wal_size = '20GB'
 checkpoint_timeout = '30min'
@@ -192,7 +206,8 @@ psql_ -c "CREATE EXTENSION compact"
 echo "== compact bench: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)"
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
 echo "== $("$bindir/postgres" --version); rows: $ROWS; repetitions: $REPS (median, after a warm-up)"
-echo "== settings: $(psql_ -At -c "SELECT string_agg(name || '=' || setting, ' ') FROM pg_settings WHERE name IN ('shared_buffers','work_mem','maintenance_work_mem','max_parallel_workers_per_gather','compact.compression_level','compact.row_group_size','compact.write_buffer_size')")"
+echo "== settings: $(psql_ -At -c "SELECT string_agg(name || '=' || setting, ' ') FROM pg_settings WHERE name IN ('shared_buffers','work_mem','maintenance_work_mem','max_parallel_workers_per_gather','compact.compression_level','compact.row_group_size','compact.write_buffer_size','compact.shared_sort_memory')")"
+echo "== huge pages: $(grep -E '^HugePages_(Total|Free|Rsvd)' /proc/meminfo | tr -s ' ' | paste -sd ' ')"
 
 load() {	# table am
 	psql_ -c "DROP TABLE IF EXISTS $1; CREATE TABLE $1 ($cols) USING $2"
