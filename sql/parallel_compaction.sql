@@ -236,10 +236,10 @@ SELECT count(*) FROM pw_p;
 COMMIT;
 SELECT * FROM pw_check();
 
--- a sort that fits compact.shared_sort_memory (12MB in test/test.conf)
--- takes it and gives it back when it ends, also when its transaction
--- rolls back: each of these sorts finds it free
-SHOW compact.shared_sort_memory;
+-- a group holds compact.shared_work_mem (12MB in test/test.conf) for its
+-- row maps and a sort that fits, and gives it back when it ends, also
+-- when its transaction rolls back: each of these sorts finds it free
+SHOW compact.shared_work_mem;
 SET maintenance_work_mem = '8MB';
 SET client_min_messages = debug1;
 BEGIN;

@@ -196,10 +196,10 @@ _PG_init(void)
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 
-	DefineCustomIntVariable("compact.shared_sort_memory",
-							"Shared memory reserved at server start for the sort of one compaction at a time.",
-							"A sort that fits uses it instead of fresh private memory; 0 reserves none.",
-							&compact_shared_sort_memory_mb,
+	DefineCustomIntVariable("compact.shared_work_mem",
+							"Shared memory reserved at server start for the row maps and the sort of one compaction group at a time.",
+							"A group whose work fits uses it instead of fresh private memory; 0 reserves none.",
+							&compact_shared_work_mem_mb,
 							0, 0, MAX_KILOBYTES / 1024,
 							PGC_POSTMASTER, GUC_UNIT_MB,
 							NULL, NULL, NULL);
@@ -276,7 +276,7 @@ _PG_init(void)
 	CompactBitmapScanInit();
 	CompactLauncherRegister();
 	CompactWalRegister();
-	SortMemoryShmemRequest();
+	SharedWorkMemShmemRequest();
 
 	/* after every compact.* setting is defined */
 	MarkGUCPrefixReserved("compact");

@@ -48,9 +48,9 @@ extern void CompactFaultPoint(const char *name);
 #define COMPACT_FAULT_POINT(name) ((void) 0)
 #endif
 
-/* compaction/sort_memory.c */
-extern int	compact_shared_sort_memory_mb;
-extern void SortMemoryShmemRequest(void);
+/* compaction/shared_work_mem.c */
+extern int	compact_shared_work_mem_mb;
+extern void SharedWorkMemShmemRequest(void);
 
 /* tableam/write_state.c */
 extern void CompactWriteStateInit(void);

@@ -251,11 +251,24 @@ RunGroup(Relation rel, const CompactionRequest *request,
 	 * The row maps, one allocation for all sources: a group of many small
 	 * fragments would otherwise take its tens of MB from malloc's heap,
 	 * faulted in 4 kB at a time (on a virtual machine a third of a merge).
+	 * With compact.shared_work_mem they go at its start, and a sort gets
+	 * the rest.
 	 */
 	map_rows = 0;
 	foreach(lc, group->sources)
 		map_rows += Max(((FragmentMeta *) lfirst(lc))->row_count, 1);
-	maps = CompactAllocLarge(CurrentMemoryContext, sizeof(int64) * map_rows);
+	maps = NULL;
+	gs.shared = SharedWorkMemClaim(CurrentMemoryContext, &gs.shared_size);
+	if (gs.shared && sizeof(int64) * map_rows <= gs.shared_size)
+	{
+		Size		mapsize = CACHELINEALIGN(sizeof(int64) * map_rows);
+
+		maps = (int64 *) gs.shared;
+		gs.shared += Min(mapsize, gs.shared_size);
+		gs.shared_size -= Min(mapsize, gs.shared_size);
+	}
+	if (maps == NULL)
+		maps = CompactAllocLarge(CurrentMemoryContext, sizeof(int64) * map_rows);
 	map_rows = 0;
 	group->deleted = 0;
 	foreach(lc, group->sources)

@@ -97,6 +97,8 @@ typedef struct GroupRun
 	FragmentMeta **sources;
 	DeletionVector **deleted;	/* per source, as the snapshot sees it */
 	int64	  **maps;			/* per source: new row number per row */
+	char	   *shared;			/* compact.shared_work_mem left for the sort */
+	Size		shared_size;
 	int64		copied_rows;	/* rows copied without decoding */
 	GroupOutput		out;
 } GroupRun;
@@ -161,8 +163,8 @@ extern bool GroupSourceNextRowGroup(GroupSource *src);
 extern void GroupSourceDecode(GroupSource *src);
 extern void GroupSourceClose(GroupSource *src);
 
-/* sort_memory.c */
-extern void *SortMemoryClaim(MemoryContext cxt, Size size);
+/* shared_work_mem.c */
+extern char *SharedWorkMemClaim(MemoryContext cxt, Size *size);
 
 /* parallel_writer.c */
 extern PGDLLIMPORT int compact_min_parallel_compaction_size_kb;

@@ -1117,14 +1117,15 @@ KernelSortInPasses(GroupRun *gs)
 	 * memory is expensive (the kernel zeroes it; on a virtual machine the
 	 * host may have to back it too), so the chunk reuses what the sort
 	 * touched; what is never touched costs nothing.  Memory reserved at
-	 * server start (compact.shared_sort_memory, sort_memory.c) costs
-	 * nothing new at all, when it is free and large enough.
+	 * server start (compact.shared_work_mem, shared_work_mem.c) costs
+	 * nothing new at all, when the group holds it and it is large enough.
 	 */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "compact sort in passes",
 								ALLOCSET_DEFAULT_SIZES);
-	region = SortMemoryClaim(cxt, offsize + Max(sortsize + MAXIMUM_ALIGNOF, budget));
-	shared = region != NULL;
-	if (!shared)
+	shared = offsize + Max(sortsize + MAXIMUM_ALIGNOF, budget) <= gs->shared_size;
+	if (shared)
+		region = gs->shared;
+	else
 		region = CompactAllocLarge(cxt, offsize + Max(sortsize + MAXIMUM_ALIGNOF, budget));
 	offs = (int64 *) region;
 	work = region + offsize;
@@ -1247,7 +1248,7 @@ KernelSortInPasses(GroupRun *gs)
 	}
 	bounds[nchunks] = n;
 	elog(DEBUG1, "compact: sorting " INT64_FORMAT " rows in %d passes over the sources%s",
-		 n, nchunks + 1, shared ? ", in the shared sort memory" : "");
+		 n, nchunks + 1, shared ? ", in the shared work memory" : "");
 
 	/* the row maps: the new row number of every live source row */
 	n = 0;

@@ -50,7 +50,7 @@ chmod 755 "$dir"
 [ ${#as_user[@]} -eq 0 ] || chown postgres: "$dir"
 cd "$dir"
 # Huge pages for the cluster's shared memory (shared_buffers and the
-# compaction's shared sort memory), as a DBA of a dedicated server sets
+# compaction's shared work memory), as a DBA of a dedicated server sets
 # them up (huge_pages = try takes them when they are there): as root, the
 # bench reserves them for the run and gives them back at the end.
 # BENCH_HUGE_PAGES=0 leaves vm.nr_hugepages alone.
@@ -76,7 +76,7 @@ unix_socket_directories = '$dir'
 port = $PORT
 shared_buffers = '2GB'
 maintenance_work_mem = '1GB'
-compact.shared_sort_memory = '1GB'	# a sort of maintenance_work_mem fits
+compact.shared_work_mem = '1GB'	# a group's maps and sort of maintenance_work_mem fit
 work_mem = '256MB'
 max_wal_size = '20GB'
 checkpoint_timeout = '30min'
@@ -206,7 +206,7 @@ psql_ -c "CREATE EXTENSION compact"
 echo "== compact bench: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)"
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
 echo "== $("$bindir/postgres" --version); rows: $ROWS; repetitions: $REPS (median, after a warm-up)"
-echo "== settings: $(psql_ -At -c "SELECT string_agg(name || '=' || setting, ' ') FROM pg_settings WHERE name IN ('shared_buffers','work_mem','maintenance_work_mem','max_parallel_workers_per_gather','compact.compression_level','compact.row_group_size','compact.write_buffer_size','compact.shared_sort_memory')")"
+echo "== settings: $(psql_ -At -c "SELECT string_agg(name || '=' || setting, ' ') FROM pg_settings WHERE name IN ('shared_buffers','work_mem','maintenance_work_mem','max_parallel_workers_per_gather','compact.compression_level','compact.row_group_size','compact.write_buffer_size','compact.shared_work_mem')")"
 echo "== huge pages: $(grep -E '^HugePages_(Total|Free|Rsvd)' /proc/meminfo | tr -s ' ' | paste -sd ' ')"
 
 load() {	# table am
