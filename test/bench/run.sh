@@ -280,14 +280,18 @@ compaction_case() {	# case rows fragments prepare(both) compact(sql) peername pe
 	echo "$1: $(psql_ -At -c "SELECT count(*) || ' fragments, ' || pg_size_pretty(sum(bytes)) || ', ' || sum(deleted_rows) || ' deleted rows still in them' FROM compact.fragments WHERE relation = 'cc'::regclass") after"
 }
 # peak RSS of the backend that runs a compaction (VmHWM of a fresh session:
-# its private memory plus the shared buffers it touched), against the
+# its private memory plus the shared memory it touched in 4 kB pages; in
+# huge pages, none), with all of compact.shared_work_mem added, against the
 # memory limit (maintenance_work_mem) plus 64 MB
 peak_rss() {	# case rows fragments compact(sql)
-	local kb limit
+	local kb limit shared_kb
 	fragmented cc "$2" "$3"
 	kb=$(psql_ -At -c "${4//TBL/cc}" -c "SELECT (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\s+(\d+)'))[1]")
 	limit=$(psql_ -At -c "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'")
-	echo "$1: peak RSS of the compacting backend $((kb / 1024)) MB (limit: maintenance_work_mem $((limit / 1024)) MB + 64 MB: $([ "$kb" -le $((limit + 65536)) ] && echo met || echo not met))"
+	# the group's row maps and sort may sit in compact.shared_work_mem, which
+	# VmHWM does not count (shared, in huge pages): count all of it
+	shared_kb=$(psql_ -At -c "SELECT setting::bigint * 1024 FROM pg_settings WHERE name = 'compact.shared_work_mem'")
+	echo "$1: peak RSS of the compacting backend $((kb / 1024)) MB + compact.shared_work_mem $((shared_kb / 1024)) MB = $(((kb + shared_kb) / 1024)) MB (limit: maintenance_work_mem $((limit / 1024)) MB + 64 MB: $([ $((kb + shared_kb)) -le $((limit + 65536)) ] && echo met || echo not met))"
 }
 if want merge; then
 	need_loaded
