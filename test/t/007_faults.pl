@@ -4,7 +4,8 @@
 # files, dropping a table.  After each restart: every committed row exactly
 # once (against a heap twin), no uncommitted row, reads without ERROR,
 # nothing left on disk that VACUUM does not remove, and the next compaction
-# succeeds.
+# succeeds, and after a crash inside a compaction group the group's
+# shared work memory (compact.shared_work_mem) serves the next sort.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -18,6 +19,7 @@ shared_preload_libraries = 'compact'
 compact.auto_compact = off
 autovacuum = off
 restart_after_crash = on
+compact.shared_work_mem = 16MB
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION compact');
@@ -31,6 +33,9 @@ $node->safe_psql('postgres', q{
 		WITH (compact_target_file_size_mb = 1, compact_min_file_size_mb = 4, auto_compact = false);
 	CREATE INDEX t_id ON t (id);
 	CREATE TABLE h (id int, v text);
+	CREATE TABLE s (id int) USING compact WITH (auto_compact = false);
+	INSERT INTO s SELECT generate_series(1, 5000);
+	INSERT INTO s SELECT generate_series(5001, 10000);
 });
 
 my $next_id = 1;
@@ -49,6 +54,7 @@ sub add_rows
 }
 
 my %covered;
+my $sorts = 0;
 
 # run $sql with the fault point set; the server must crash there and restart
 sub crash_at
@@ -105,6 +111,20 @@ sub check_state
 	is($node->safe_psql('postgres',
 		'SELECT count(*) FROM ((TABLE t EXCEPT ALL TABLE h) UNION ALL (TABLE h EXCEPT ALL TABLE t)) d'),
 		'0', "$point: the next compaction keeps every row");
+
+	# a crash inside a group that held the shared work memory: the next
+	# sort (of s, alternately ascending and descending) sorts in it
+	if ($point =~ /^compact_/)
+	{
+		my $order = $sorts++ % 2 ? 'id' : 'id DESC';
+		my ($ret, $out, $err) = $node->psql('postgres', qq{
+			SET maintenance_work_mem = '8MB';
+			SET client_min_messages = debug1;
+			SELECT rows_rewritten FROM compact.compact_table('s', order_by => '$order');});
+		is($out, '10000', "$point: the next sort rewrites s");
+		like($err, qr/sorting 10000 rows in \d+ passes over the sources, in the shared work memory/,
+			"$point: the next sort finds the shared work memory free");
+	}
 }
 
 add_rows(10000);
