@@ -261,11 +261,12 @@ RunGroup(Relation rel, const CompactionRequest *request,
 	gs.shared = SharedWorkMemClaim(CurrentMemoryContext, &gs.shared_size);
 	if (gs.shared && sizeof(int64) * map_rows <= gs.shared_size)
 	{
-		Size		mapsize = CACHELINEALIGN(sizeof(int64) * map_rows);
+		Size		mapsize = Min(CACHELINEALIGN(sizeof(int64) * map_rows),
+								  gs.shared_size);
 
 		maps = (int64 *) gs.shared;
-		gs.shared += Min(mapsize, gs.shared_size);
-		gs.shared_size -= Min(mapsize, gs.shared_size);
+		gs.shared += mapsize;
+		gs.shared_size -= mapsize;
 	}
 	if (maps == NULL)
 		maps = CompactAllocLarge(CurrentMemoryContext, sizeof(int64) * map_rows);

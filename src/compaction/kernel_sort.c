@@ -1094,6 +1094,7 @@ KernelSortInPasses(GroupRun *gs)
 	bool		too_wide = false;
 	bool	   *needed;
 	bool		shared;
+	Size		regionsize;
 	KeyBuilder	kb;
 	SortHelp	help;
 
@@ -1122,11 +1123,9 @@ KernelSortInPasses(GroupRun *gs)
 	 */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "compact sort in passes",
 								ALLOCSET_DEFAULT_SIZES);
-	shared = offsize + Max(sortsize + MAXIMUM_ALIGNOF, budget) <= gs->shared_size;
-	if (shared)
-		region = gs->shared;
-	else
-		region = CompactAllocLarge(cxt, offsize + Max(sortsize + MAXIMUM_ALIGNOF, budget));
+	regionsize = offsize + Max(sortsize + MAXIMUM_ALIGNOF, budget);
+	shared = regionsize <= gs->shared_size;
+	region = shared ? gs->shared : CompactAllocLarge(cxt, regionsize);
 	offs = (int64 *) region;
 	work = region + offsize;
 	if (shortkeys)

@@ -151,7 +151,6 @@ struct ParallelWriter
 };
 
 PGDLLEXPORT void CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc);
-static void WaitForWorker(ParallelWriter *pw);
 static void ReadRecords(const char *p, Size len, TupleDesc desc,
 						const int *column_of, int nrows, Datum **values,
 						bool **isnull);
@@ -288,7 +287,7 @@ SendV(ParallelWriter *pw, shm_mq_iovec *iov, int iovcnt)
 			return;
 		if (res == SHM_MQ_DETACHED)
 			WorkerGone(pw);
-		WaitForWorker(pw);
+		ParallelWriterWait(pw);
 	}
 }
 
@@ -304,8 +303,8 @@ Send(ParallelWriter *pw, const void *data, Size len)
  * Wait for the worker's latch (set when it takes a message off the queue
  * or answers).
  */
-static void
-WaitForWorker(ParallelWriter *pw)
+void
+ParallelWriterWait(ParallelWriter *pw)
 {
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					 100, WAIT_EVENT_MQ_INTERNAL);
@@ -582,13 +581,6 @@ ParallelWriterRequestHelp(ParallelWriter *pw, const void *req, Size reqlen,
 	return res == SHM_MQ_SUCCESS;
 }
 
-/* Wait for the worker. */
-void
-ParallelWriterWait(ParallelWriter *pw)
-{
-	WaitForWorker(pw);
-}
-
 /*
  * The worker's next answer to 'H', valid until the next call; false if
  * none has come yet and !wait.
@@ -610,7 +602,7 @@ ParallelWriterReceiveHelp(ParallelWriter *pw, bool wait, const char **data, Size
 			WorkerGone(pw);
 		if (!wait)
 			return false;
-		WaitForWorker(pw);
+		ParallelWriterWait(pw);
 	}
 }
 
@@ -637,7 +629,7 @@ ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info, bytea **stats)
 			break;
 		if (res == SHM_MQ_DETACHED)
 			WorkerGone(pw);
-		WaitForWorker(pw);
+		ParallelWriterWait(pw);
 	}
 	if (len < sizeof(FinishedMessage))
 		elog(ERROR, "invalid message of %zu bytes from the parallel compaction writer", len);

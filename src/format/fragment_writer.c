@@ -150,6 +150,8 @@ static void WriterCleanup(void *arg);
 static void WriteFully(FragmentWriter *writer, const char *data, size_t len,
 					   uint64 offset);
 static void WriteAtEnd(FragmentWriter *writer, const char *data, size_t len);
+static void LogAtEnd(FragmentWriter *writer, const char *data, size_t len,
+					 uint64 total);
 static void FlushWrites(FragmentWriter *writer);
 static void AppendBytes(FragmentWriter *writer, const void *data, size_t len);
 static int	PageRows(const WriterColumn *wc, const Datum *values,
@@ -422,17 +424,27 @@ WriteFully(FragmentWriter *writer, const char *data, size_t len,
 }
 
 /*
- * Write bytes at the end of what is written, and WAL-log them if the writer
- * logs its file (total unknown yet: more follows).
+ * WAL-log bytes that start where the written part of the file ends, if the
+ * writer logs its file; total as for CompactWalLogBytes.
+ */
+static void
+LogAtEnd(FragmentWriter *writer, const char *data, size_t len, uint64 total)
+{
+	if (writer->logged)
+		CompactWalLogBytes(MyDatabaseId, writer->relfilenode, COMPACT_FILE_FRAGMENT,
+						   writer->id, writer->xid, data, len, writer->flushed,
+						   total);
+}
+
+/*
+ * Write bytes at the end of what is written, and WAL-log them (more
+ * follows).
  */
 static void
 WriteAtEnd(FragmentWriter *writer, const char *data, size_t len)
 {
 	WriteFully(writer, data, len, writer->flushed);
-	if (writer->logged)
-		CompactWalLogBytes(MyDatabaseId, writer->relfilenode, COMPACT_FILE_FRAGMENT,
-						   writer->id, writer->xid, data, len, writer->flushed,
-						   PG_UINT64_MAX);
+	LogAtEnd(writer, data, len, PG_UINT64_MAX);
 	writer->flushed += len;
 }
 
@@ -561,10 +573,8 @@ AppendFileRange(FragmentWriter *writer, int src, uint64 offset,
 			}
 			done += n;
 		}
-		if (writer->logged && done > 0)
-			CompactWalLogBytes(MyDatabaseId, writer->relfilenode, COMPACT_FILE_FRAGMENT,
-							   writer->id, writer->xid, data, done,
-							   writer->flushed, PG_UINT64_MAX);
+		if (done > 0)
+			LogAtEnd(writer, data, done, PG_UINT64_MAX);
 		writer->flushed += done;
 		writer->offset += done;
 		StartWriteback(writer);
@@ -1180,10 +1190,7 @@ FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info)
 	writer->finished = true;
 
 	/* durable: log its last bytes (if any), with its size */
-	if (writer->logged)
-		CompactWalLogBytes(MyDatabaseId, writer->relfilenode, COMPACT_FILE_FRAGMENT,
-						   writer->id, writer->xid, writer->dbuf, writer->dlen,
-						   writer->flushed, writer->offset);
+	LogAtEnd(writer, writer->dbuf, writer->dlen, writer->offset);
 
 	MemoryContextSwitchTo(callercxt);
 	info->row_count = writer->nrows;

@@ -51,11 +51,11 @@ RowMapCorrupted(const char *path, const char *what)
  * dropped rows) is stored as its runs.  A map whose entries mostly follow
  * each other otherwise (a rewrite that drops many scattered deleted rows)
  * is stored as deltas, which zstd turns into little.  A sort's map is a
- * permutation: its deltas are as random as its
- * entries, so it is stored bit-packed instead, each entry as its distance
- * from the smallest new row number (0 for a dropped row) in as many bits as
- * the largest one needs: about 24 bits for a group of ten million rows,
- * against 64 bits that zstd could not shrink.
+ * permutation: its deltas are as random as its entries, so it is stored
+ * bit-packed instead, each entry as its distance from the smallest new
+ * row number (0 for a dropped row) in as many bits as the largest one
+ * needs: about 24 bits for a group of ten million rows, against 64 bits
+ * that zstd could not shrink.
  */
 #define ROWMAP_DELTAS	0
 #define ROWMAP_PACKED	1

@@ -13,9 +13,9 @@
  * Layout: RowMapHeader, then either the runs of consecutive entries (a
  * merge's map), or the zstd-compressed deltas between consecutive entries
  * (int64 each; a rewrite dropping many scattered rows), or, for a sort's
- * permutation, the entries bit-packed as distances from the smallest one.  A map serves only snapshots older than its compaction,
- * none of which survives a restart, so a new version never needs to read
- * an old one.
+ * permutation, the entries bit-packed as distances from the smallest one.
+ * A map serves only snapshots older than its compaction, none of which
+ * survives a restart, so a new version never needs to read an old one.
  *
  * IDENTIFICATION
  *	  src/format/rowmap.h
