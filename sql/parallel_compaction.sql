@@ -191,6 +191,8 @@ SET maintenance_work_mem = '8MB';
 SET compact.min_parallel_compaction_size = '1TB';
 VACUUM (COMPACT, Z_ORDER_BY 'lat, id') pw_s;
 SET compact.min_parallel_compaction_size = 0;
+-- the sort's memory is the shared work memory: the worker sorts half of
+-- the keys there and puts its records at their place itself
 SET client_min_messages = debug1;
 VACUUM (COMPACT, Z_ORDER_BY 'lat, id') pw_p;
 RESET client_min_messages;

@@ -165,6 +165,8 @@ extern void GroupSourceClose(GroupSource *src);
 
 /* shared_work_mem.c */
 extern char *SharedWorkMemClaim(MemoryContext cxt, Size *size);
+extern int64 SharedWorkMemOffset(const void *p, Size len);
+extern char *SharedWorkMemAt(int64 off, Size len);
 
 /* parallel_writer.c */
 extern PGDLLIMPORT int compact_min_parallel_compaction_size_kb;
@@ -177,6 +179,7 @@ extern void ParallelWriterBegin(ParallelWriter *pw, int64 fragment_id,
 								TransactionId file_xid);
 extern void ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows,
 									  Datum **values, bool **isnull);
+extern void ParallelWriterSync(ParallelWriter *pw);
 extern void ParallelWriterAddRecords(ParallelWriter *pw, int nrows,
 									 const char *records, Size len);
 extern void ParallelWriterCopyRowGroup(ParallelWriter *pw,

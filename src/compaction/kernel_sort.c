@@ -480,15 +480,7 @@ RowWidth(TupleDesc desc, Datum **values, bool **isnull, int r)
 	return width;
 }
 
-/*
- * Sorts short entries: one pass puts them into up to 4096 buckets by the
- * top bits of their first differing key word less its minimum, stably,
- * then each bucket (a few thousand entries, in cache) gets a quicksort,
- * instead of a quicksort whose first levels go through all the entries in
- * memory.  The order is the same (key words, then row).  Needs a second
- * array of the entries; without one, a quicksort.  Returns the array that
- * holds the sorted entries.
- */
+/* the bucket sort's buckets (see SortShortEntries) */
 #define BUCKET_BITS		12
 
 /* how many rows ahead the passes prefetch the place of a row's record */
@@ -499,8 +491,47 @@ RowWidth(TupleDesc desc, Datum **values, bool **isnull, int r)
 #define PrefetchForWrite(p)	((void) 0)
 #endif
 
+/* Quicksort each bucket (run of entries of one bucket) of [from, to). */
+static void
+SortBuckets(ShortSortEntry *entries, int64 from, int64 to, int w, int shift,
+			uint64 base)
+{
+	int64		start = from;
+
+	while (start < to)
+	{
+		uint64		b = (entries[start].k[w] - base) >> shift;
+		int64		end = start + 1;
+
+		while (end < to && ((entries[end].k[w] - base) >> shift) == b)
+			end++;
+		if (end - start > 1)
+			sort_short_entries(entries + start, end - start);
+		start = end;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+typedef struct SortHelp SortHelp;
+static bool SortHelpSortStart(SortHelp *help, ShortSortEntry *entries,
+							  int64 from, int64 to, int w, int shift,
+							  uint64 base);
+static void SortHelpSortWait(SortHelp *help);
+
+/*
+ * Sorts short entries: one pass puts them into up to 4096 buckets by the
+ * top bits of their first differing key word less its minimum, stably,
+ * then each bucket (a few thousand entries, in cache) gets a quicksort,
+ * instead of a quicksort whose first levels go through all the entries in
+ * memory.  The order is the same (key words, then row).  Needs a second
+ * array of the entries; without one, a quicksort.  Returns the array that
+ * holds the sorted entries.  With help (the parallel worker, when the
+ * entries are in the shared work memory), the worker sorts the buckets of
+ * the second half while this process sorts those of the first.
+ */
 static ShortSortEntry *
-SortShortEntries(ShortSortEntry *entries, ShortSortEntry *spare, int64 n)
+SortShortEntries(ShortSortEntry *entries, ShortSortEntry *spare, int64 n,
+				 SortHelp *help)
 {
 	uint64		lo[SHORT_KEY_WORDS];
 	uint64		hi[SHORT_KEY_WORDS];
@@ -509,6 +540,7 @@ SortShortEntries(ShortSortEntry *entries, ShortSortEntry *spare, int64 n)
 	int			shift;
 	uint64		base;
 	int64		nbuckets;
+	int64		split;
 
 	if (spare == NULL || n < 65536)
 	{
@@ -539,16 +571,19 @@ SortShortEntries(ShortSortEntry *entries, ShortSortEntry *spare, int64 n)
 		starts[b + 1] += starts[b];
 	for (int64 i = 0; i < n; i++)
 		spare[starts[(entries[i].k[w] - base) >> shift]++] = entries[i];
-	/* starts[b] is now the end of bucket b */
-	for (int64 b = 0; b < nbuckets; b++)
-	{
-		int64		start = b == 0 ? 0 : starts[b - 1];
-
-		if (starts[b] - start > 1)
-			sort_short_entries(spare + start, starts[b] - start);
-		CHECK_FOR_INTERRUPTS();
-	}
+	/* starts[b] is now the end of bucket b: split after the middle one */
+	split = 0;
+	for (int64 b = 0; b < nbuckets && split < n / 2; b++)
+		split = starts[b];
 	pfree(starts);
+	if (split >= n || !SortHelpSortStart(help, spare, split, n, w, shift, base))
+		split = n;
+	else
+		elog(DEBUG1, "compact: the parallel worker sorts " INT64_FORMAT " of the " INT64_FORMAT " keys",
+			 n - split, n);
+	SortBuckets(spare, 0, split, w, shift, base);
+	if (split < n)
+		SortHelpSortWait(help);
 	return spare;
 }
 
@@ -654,15 +689,37 @@ RecordPlace(TupleDesc desc, const char *src, const char *end, char *dst)
  * process runs the same code on its rows (KeyBuild, RowWidth,
  * RecordBuild), so the order and the records are those the backend alone
  * would make.
+ *
+ * When the sort's memory is the shared work memory (shared_work_mem.c),
+ * the worker works in it directly: it writes its records at their place
+ * itself ('g' instead of 'G', which the backend would copy), and it
+ * quicksorts half of the key sort's buckets ('S') while the backend sorts
+ * the other half.  Both name places in the area by offsets.
  */
 typedef struct SortHelpRequest
 {
-	char		kind;			/* 'K': keys and widths; 'G': records */
+	char		kind;			/* 'K': keys and widths; 'G', 'g': records;
+								 * 'S': sort */
 	int64		fragment_id;	/* the source */
 	TransactionId file_xid;
 	int64		row_count;
 	int64		bytes;
 	KeyBuilder	kb;				/* 'K' */
+	/* 'g': offsets in the shared work memory */
+	int64		map;			/* the source's row map */
+	int64		offs;			/* its live rows' record offsets in buf */
+	int64		live;			/* its live rows */
+	int64		buf;			/* the chunk's records */
+	int64		buflen;
+	int64		lo;				/* the chunk: new row numbers [lo, hi) */
+	int64		hi;
+	/* 'S': sort the buckets of entries [from, to) (see SortBuckets) */
+	int64		entries;		/* offset in the shared work memory */
+	int64		from;
+	int64		to;
+	int			word;
+	int			shift;
+	uint64		base;
 	/* then 'K': per attribute, decode it?  'G': per row, is it wanted? */
 } SortHelpRequest;
 
@@ -679,7 +736,7 @@ typedef struct SortHelpReply
 #define SORT_HELP_REPLY		MAXALIGN(sizeof(SortHelpReply))
 
 /* The backend's side: which sources are the worker's, where their rows go. */
-typedef struct SortHelp
+struct SortHelp
 {
 	GroupRun   *gs;
 	ParallelWriter *pw;			/* NULL: no help */
@@ -698,10 +755,12 @@ typedef struct SortHelp
 	/* placement */
 	TupleDesc	desc;
 	char	   *buf;
+	Size		buflen;
 	const int64 *offs;
 	int64		lo;
 	int64		hi;
-} SortHelp;
+	bool		inplace;		/* the worker places its records ('g') */
+};
 
 /*
  * Which sources the worker decodes: about half of the bytes, when the
@@ -817,7 +876,9 @@ SortHelpTake(SortHelp *help, const char *data, Size len)
 				continue;		/* another chunk's */
 			if (++records > reply.records)
 				break;
-			p = RecordPlace(help->desc, p, end, help->buf + help->offs[help->n - 1]);
+			/* 'g': the worker has put it there */
+			if (!help->inplace)
+				p = RecordPlace(help->desc, p, end, help->buf + help->offs[help->n - 1]);
 		}
 		if (records != reply.records || p != end)
 			elog(ERROR, "parallel compaction worker sent %d records of %zu bytes, expected %d",
@@ -873,6 +934,8 @@ SortHelpStart(SortHelp *help, char kind, const KeyBuilder *kb, const bool *neede
 	help->kind = kind;
 	help->cur = 0;
 	SortHelpNextSource(help);
+	if (kind == 'G' && help->inplace)
+		kind = 'g';
 	for (int s = 0; s < gs->nsources; s++)
 	{
 		const FragmentMeta *meta = gs->sources[s];
@@ -892,6 +955,21 @@ SortHelpStart(SortHelp *help, char kind, const KeyBuilder *kb, const bool *neede
 			req->kb = *kb;
 			extra = needed;
 			extralen = help->desc->natts;
+		}
+		else if (kind == 'g')
+		{
+			req->live = help->base[s + 1] - help->base[s];
+			req->map = SharedWorkMemOffset(gs->maps[s], sizeof(int64) * meta->row_count);
+			req->offs = SharedWorkMemOffset(help->offs + help->base[s],
+											sizeof(int64) * req->live);
+			req->buf = SharedWorkMemOffset(help->buf, help->buflen);
+			req->buflen = help->buflen;
+			req->lo = help->lo;
+			req->hi = help->hi;
+			if (req->map < 0 || req->offs < 0 || req->buf < 0)
+				elog(ERROR, "compaction's sort memory is not in the shared work memory");
+			extra = NULL;
+			extralen = 0;
 		}
 		else
 		{
@@ -921,6 +999,73 @@ SortHelpStart(SortHelp *help, char kind, const KeyBuilder *kb, const bool *neede
 }
 
 /*
+ * Ask the worker to sort the buckets of entries [from, to) ('S'); false if
+ * it cannot (no worker, or the entries are not in the shared work memory).
+ * The backend takes no other answer until SortHelpSortWait.
+ */
+static bool
+SortHelpSortStart(SortHelp *help, ShortSortEntry *entries, int64 from,
+				  int64 to, int w, int shift, uint64 base)
+{
+	char		header[SORT_HELP_HEADER];
+	SortHelpRequest *req = (SortHelpRequest *) header;
+	int64		off;
+
+	if (help == NULL || help->pw == NULL)
+		return false;
+	off = SharedWorkMemOffset(entries + from, sizeof(ShortSortEntry) * (to - from));
+	if (off < 0)
+		return false;
+	memset(header, 0, SORT_HELP_HEADER);
+	req->kind = 'S';
+	req->entries = off;
+	req->from = from;
+	req->to = to;
+	req->word = w;
+	req->shift = shift;
+	req->base = base;
+	while (!ParallelWriterRequestHelp(help->pw, header, SORT_HELP_HEADER, NULL, 0))
+		ParallelWriterWait(help->pw);
+	return true;
+}
+
+/* Wait for the worker's part of the key sort (SortHelpSortStart). */
+static void
+SortHelpSortWait(SortHelp *help)
+{
+	const char *data;
+	Size		len;
+	SortHelpReply reply;
+
+	(void) ParallelWriterReceiveHelp(help->pw, true, &data, &len);
+	if (len != SORT_HELP_REPLY)
+		elog(ERROR, "invalid answer of %zu bytes from the parallel compaction worker", len);
+	memcpy(&reply, data, sizeof(reply));
+	if (reply.rows != 0 || reply.records != 0)
+		elog(ERROR, "unexpected answer from the parallel compaction worker");
+}
+
+/* The worker's side of 'S': sort the buckets, answer when done. */
+static void
+SortHelpSort(const SortHelpRequest *req, shm_mq_handle *out)
+{
+	ShortSortEntry *entries;
+	char		reply[SORT_HELP_REPLY];
+
+	if (req->from < 0 || req->to <= req->from || req->word < 0 ||
+		req->word >= SHORT_KEY_WORDS || req->shift < 0 || req->shift > 63)
+		elog(ERROR, "invalid request from the compaction leader");
+	entries = (ShortSortEntry *) SharedWorkMemAt(req->entries,
+												 sizeof(ShortSortEntry) * (req->to - req->from));
+	SortBuckets(entries, 0, req->to - req->from, req->word, req->shift, req->base);
+	memset(reply, 0, SORT_HELP_REPLY);
+	if (shm_mq_send(out, SORT_HELP_REPLY, reply, false, true) != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("parallel compaction leader has gone away")));
+}
+
+/*
  * The worker's side of SortHelp: decode the source that req names and
  * answer per row group.
  */
@@ -939,13 +1084,26 @@ KernelSortHelp(Relation rel, const char *data, Size len, shm_mq_handle *out)
 	int64		offset = 0;
 	MemoryContext cxt;
 	MemoryContext old;
+	/* 'g' */
+	const int64 *map = NULL;
+	const int64 *offs = NULL;
+	char	   *chunk = NULL;
+	int64		i = 0;
 
 	if (len < SORT_HELP_HEADER)
 		elog(ERROR, "invalid request from the compaction leader");
 	memcpy(&req, data, sizeof(req));
+	if (req.kind == 'S' && len == SORT_HELP_HEADER)
+	{
+		SortHelpSort(&req, out);
+		return;
+	}
 	if ((req.kind == 'K' && len != SORT_HELP_HEADER + natts) ||
 		(req.kind == 'G' && len != SORT_HELP_HEADER + req.row_count) ||
-		(req.kind != 'K' && req.kind != 'G') ||
+		(req.kind == 'g' && (len != SORT_HELP_HEADER || req.row_count < 0 ||
+							 req.live < 0 || req.live > req.row_count ||
+							 req.buflen < 0)) ||
+		(req.kind != 'K' && req.kind != 'G' && req.kind != 'g') ||
 		(req.kind == 'K' && (req.kb.nwords <= 0 || req.kb.nwords > FAST_SORT_MAX_WORDS ||
 							 req.kb.nkeys <= 0 || req.kb.nkeys > COMPACT_MAX_CURVE_COLUMNS)))
 		elog(ERROR, "invalid request from the compaction leader");
@@ -958,6 +1116,12 @@ KernelSortHelp(Relation rel, const char *data, Size len, shm_mq_handle *out)
 	if (req.kind == 'K' && req.kb.curve &&
 		(!CurveKeyAdopt(&req.kb.cks) || req.kb.cks.ndims != req.kb.nkeys))
 		elog(ERROR, "invalid curve key from the compaction leader");
+	if (req.kind == 'g')
+	{
+		map = (const int64 *) SharedWorkMemAt(req.map, sizeof(int64) * req.row_count);
+		offs = (const int64 *) SharedWorkMemAt(req.offs, sizeof(int64) * req.live);
+		chunk = SharedWorkMemAt(req.buf, req.buflen);
+	}
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "compact sort help",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
@@ -979,12 +1143,40 @@ KernelSortHelp(Relation rel, const char *data, Size len, shm_mq_handle *out)
 
 		if (req.kind == 'K')
 			size += (sizeof(uint64) * req.kb.nwords + sizeof(uint32)) * src.rows;
+		else if (req.kind == 'g')
+			for (int r = 0; r < src.rows; r++)
+				decode |= map[offset + r] >= req.lo && map[offset + r] < req.hi;
 		else
 			for (int r = 0; r < src.rows; r++)
 				decode |= extra[offset + r] != 0;
 		if (decode)
 			GroupSourceDecode(&src);
-		if (req.kind == 'G' && decode)
+		if (req.kind == 'g')
+		{
+			/* each wanted row's record at its place in the chunk */
+			for (int r = 0; r < src.rows; r++)
+			{
+				int64		j = map[offset + r];
+				int64		o;
+
+				if (j < 0)
+					continue;	/* deleted */
+				if (i >= req.live)
+					elog(ERROR, "compaction found more than " INT64_FORMAT " live rows in a source",
+						 req.live);
+				o = offs[i++];
+				if (j < req.lo || j >= req.hi)
+					continue;	/* another chunk's */
+				if (i + PREFETCH_ROWS < req.live)
+					PrefetchForWrite(chunk + offs[i + PREFETCH_ROWS]);
+				if (o < 0 || o > req.buflen ||
+					fixed + RowWidth(desc, src.values, src.isnull, r) > (Size) (req.buflen - o))
+					elog(ERROR, "invalid record offset " INT64_FORMAT " from the compaction leader", o);
+				RecordBuild(desc, src.values, src.isnull, r, chunk + o);
+				records++;
+			}
+		}
+		else if (req.kind == 'G' && decode)
 			for (int r = 0; r < src.rows; r++)
 			{
 				if (!extra[offset + r])
@@ -1019,7 +1211,7 @@ KernelSortHelp(Relation rel, const char *data, Size len, shm_mq_handle *out)
 			}
 			p = widths + sizeof(uint32) * src.rows;
 		}
-		else if (decode)
+		else if (req.kind == 'G' && decode)
 			for (int r = 0; r < src.rows; r++)
 				if (extra[offset + r])
 					p = RecordBuild(desc, src.values, src.isnull, r, p);
@@ -1030,6 +1222,9 @@ KernelSortHelp(Relation rel, const char *data, Size len, shm_mq_handle *out)
 					 errmsg("parallel compaction leader has gone away")));
 		offset += src.rows;
 	}
+	if (req.kind == 'g' && i != req.live)
+		elog(ERROR, "compaction decoded " INT64_FORMAT " live rows of a source instead of " INT64_FORMAT,
+			 i, req.live);
 	GroupSourceClose(&src);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
@@ -1202,7 +1397,7 @@ KernelSortInPasses(GroupRun *gs)
 		return false;			/* a row of 4 GB: tuplesort */
 	}
 	if (shortkeys)
-		shorts = SortShortEntries(shorts, spare, n);
+		shorts = SortShortEntries(shorts, spare, n, &help);
 	else
 		sort_entries(entries, n, &kb.nwords);
 
@@ -1281,7 +1476,16 @@ KernelSortInPasses(GroupRun *gs)
 	MemoryContextSwitchTo(old);
 
 	help.buf = buf;
+	help.buflen = buf == work ? regionsize - offsize : chunkmax;
 	help.offs = offs;
+	help.inplace = help.pw != NULL &&
+		SharedWorkMemOffset(buf, help.buflen) >= 0 &&
+		SharedWorkMemOffset(offs, offsize) >= 0;
+	for (int s = 0; s < gs->nsources && help.inplace; s++)
+		help.inplace = SharedWorkMemOffset(gs->maps[s],
+										   sizeof(int64) * gs->sources[s]->row_count) >= 0;
+	if (help.inplace)
+		elog(DEBUG1, "compact: the parallel worker places its records in the shared work memory");
 	for (int c = 0; c < nchunks; c++)
 	{
 		int64		lo = first + bounds[c];
@@ -1291,6 +1495,9 @@ KernelSortInPasses(GroupRun *gs)
 		help.lo = lo;
 		help.hi = hi;
 		SortHelpStart(&help, 'G', NULL, NULL);
+		/* the worker may still be reading the last chunk's records in place */
+		if (c > 0 && gs->out.pw)
+			ParallelWriterSync(gs->out.pw);
 		for (int s = 0; s < gs->nsources; s++)
 		{
 			const int64 *map = gs->maps[s];

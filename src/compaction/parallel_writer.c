@@ -24,6 +24,9 @@
  *		 ones as Datums, by-reference ones as their bytes, each MAXALIGNed);
  *	 'W' a row group as the sort kernel's records (RowRecordFixedSize), sent
  *		 as they are: the worker turns them into columns;
+ *	 'w' the same, when the records are in the shared work memory: their
+ *		 offset and length there, the worker reads them in place (the
+ *		 backend waits for it, ParallelWriterSync, before it reuses them);
  *	 'P' a row group the backend has encoded itself (when the worker is
  *		 behind, see BackendEncodes): its footer entry, then its pages, which
  *		 the worker appends;
@@ -55,6 +58,7 @@
 
 #include "access/detoast.h"
 #include "access/parallel.h"
+#include "postmaster/bgworker.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -97,6 +101,7 @@ typedef struct WriterShared
 	Size		to_leader_size;
 	bool		direct_io;		/* the leader's compact.direct_io */
 	pg_atomic_uint64 rowgroups_done;	/* row groups the worker has written */
+	pg_atomic_uint64 encoded_done;	/* of which it encoded itself */
 } WriterShared;
 
 /* every message starts with this (8 bytes, so what follows is aligned) */
@@ -112,7 +117,8 @@ typedef struct WriterMessage
 
 /*
  * The backend encodes a row group itself when the worker has this many
- * row groups in hand: one it is writing and one waiting in the queue.
+ * row groups to encode in hand: one it is encoding and one waiting in the
+ * queue.
  */
 #define PW_LEADER_ENCODES_BACKLOG	2
 
@@ -140,6 +146,7 @@ struct ParallelWriter
 	char	   *buf;			/* a row group being serialized */
 	Size		bufsize;
 	uint64		rowgroups_sent;
+	uint64		encode_sent;	/* of which for the worker to encode */
 	int64		rowgroups_encoded;	/* of which by this process */
 	/* to encode row groups here ('P'), made at first use */
 	FragmentWriter *encoder;
@@ -231,6 +238,7 @@ ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
 	shared->to_leader_size = to_leader_size;
 	shared->direct_io = compact_direct_io;
 	pg_atomic_init_u64(&shared->rowgroups_done, 0);
+	pg_atomic_init_u64(&shared->encoded_done, 0);
 	shm_toc_insert(pcxt->toc, PW_KEY_SHARED, shared);
 
 	pw = palloc0(sizeof(ParallelWriter));
@@ -348,10 +356,13 @@ ColumnArrays(TupleDesc desc, int ncols, const FragmentColumn *cols,
 
 /*
  * Should this process encode the next row group instead of the worker?
- * When the worker has another row group waiting besides the one it is
- * writing, the backend would soon wait for room in the queue: encoding
- * one itself keeps both processes busy (the worker then only appends it).
- * The file is the same whoever encodes a row group.
+ * When the worker has another row group to encode waiting besides the one
+ * it is encoding, the backend would soon wait for room in the queue:
+ * encoding one itself keeps both processes busy (the worker then only
+ * appends it).  Row groups the backend encoded do not count: they keep
+ * the worker busy only for as long as it takes to append them, and it
+ * would then wait for the backend's next one.  The file is the same
+ * whoever encodes a row group.
  */
 static bool
 BackendEncodes(ParallelWriter *pw)
@@ -365,8 +376,8 @@ BackendEncodes(ParallelWriter *pw)
 		case LEADER_ENCODES_ALTERNATE:
 			return pw->rowgroups_sent % 2 == 1;
 		default:
-			return pw->rowgroups_sent -
-				pg_atomic_read_u64(&pw->shared->rowgroups_done) >=
+			return pw->encode_sent -
+				pg_atomic_read_u64(&pw->shared->encoded_done) >=
 				PW_LEADER_ENCODES_BACKLOG;
 	}
 }
@@ -489,6 +500,7 @@ ParallelWriterAddRowGroup(ParallelWriter *pw, int nrows, Datum **values,
 	Assert(p == pw->buf + size);
 	Send(pw, pw->buf, size);
 	pw->rowgroups_sent++;
+	pw->encode_sent++;
 }
 
 /*
@@ -529,8 +541,34 @@ ParallelWriterAddRecords(ParallelWriter *pw, int nrows, const char *records, Siz
 	iov[0].len = PW_HEADER_SIZE;
 	iov[1].data = records;
 	iov[1].len = len;
+	msg->id = SharedWorkMemOffset(records, len);
+	if (msg->id >= 0)
+	{
+		/* in the shared work memory: where they are */
+		msg->kind = 'w';
+		iov[1].data = (const char *) &len;
+		iov[1].len = sizeof(len);
+	}
 	SendV(pw, iov, 2);
 	pw->rowgroups_sent++;
+	pw->encode_sent++;
+}
+
+/*
+ * Wait until the worker has written every row group sent so far: records
+ * it reads in place ('w') may then be overwritten.
+ */
+void
+ParallelWriterSync(ParallelWriter *pw)
+{
+	while (pg_atomic_read_u64(&pw->shared->rowgroups_done) < pw->rowgroups_sent)
+	{
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid(pw->pcxt->worker[0].bgwhandle, &pid) != BGWH_STARTED)
+			WorkerGone(pw);
+		ParallelWriterWait(pw);
+	}
 }
 
 /* A row group of a source fragment, copied as it is. */
@@ -772,6 +810,7 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 	shm_mq_handle *in;
 	shm_mq_handle *out;
 	shm_mq	   *mq;
+	PGPROC	   *leader;
 	Relation	rel;
 	FragmentColumn *cols;
 	int			ncols;
@@ -787,6 +826,7 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 	mq = (shm_mq *) queues;
 	shm_mq_set_receiver(mq, MyProc);
 	in = shm_mq_attach(mq, seg, NULL);
+	leader = shm_mq_get_sender(mq);
 	mq = (shm_mq *) (queues + shared->to_worker_size);
 	shm_mq_set_sender(mq, MyProc);
 	out = shm_mq_attach(mq, seg, NULL);
@@ -844,7 +884,26 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 				elog(ERROR, "invalid row group of %d rows", msg.arg);
 			ReadRowGroup(data, len, ncols, cols, msg.arg, values, isnull);
 			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
+			pg_atomic_fetch_add_u64(&shared->encoded_done, 1);
 			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
+		}
+		else if (msg.kind == 'w')
+		{
+			int64		reclen;
+
+			if (msg.arg <= 0 || msg.arg > compact_row_group_size ||
+				len != PW_HEADER_SIZE + sizeof(int64))
+				elog(ERROR, "invalid row group of %d rows", msg.arg);
+			memcpy(&reclen, (const char *) data + PW_HEADER_SIZE, sizeof(int64));
+			if (reclen <= 0)
+				elog(ERROR, "invalid records message");
+			ReadRecords(SharedWorkMemAt(msg.id, (Size) reclen), (Size) reclen,
+						RelationGetDescr(rel), column_of, msg.arg, values, isnull);
+			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
+			pg_atomic_fetch_add_u64(&shared->encoded_done, 1);
+			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
+			/* the leader may wait for this (ParallelWriterSync) */
+			SetLatch(&leader->procLatch);
 		}
 		else if (msg.kind == 'W')
 		{
@@ -853,6 +912,7 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 			ReadRecords((const char *) data + PW_HEADER_SIZE, len - PW_HEADER_SIZE,
 						RelationGetDescr(rel), column_of, msg.arg, values, isnull);
 			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
+			pg_atomic_fetch_add_u64(&shared->encoded_done, 1);
 			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
 		}
 		else if (msg.kind == 'P')

@@ -21,6 +21,14 @@
  * its transaction aborts) and when its process exits; a process that dies
  * without exiting makes the postmaster reinitialize shared memory.
  *
+ * The group's parallel worker works in the area too (the sort's records
+ * and keys, kernel_sort.c): the leader names places in it by their offset
+ * (SharedWorkMemOffset), the worker finds them (SharedWorkMemAt).  The
+ * worker is gone before the area is released: an aborting transaction
+ * waits for its parallel workers to exit before it frees memory, and a
+ * process that exits releases the area only after its transaction's
+ * abort (on_shmem_exit runs after before_shmem_exit's ShutdownPostgres).
+ *
  * IDENTIFICATION
  *	  src/compaction/shared_work_mem.c
  *-------------------------------------------------------------------------
@@ -135,7 +143,7 @@ SharedWorkMemClaim(MemoryContext cxt, Size *size)
 		return NULL;
 	if (!ExitCallbackRegistered)
 	{
-		before_shmem_exit(SharedWorkMemAtExit, (Datum) 0);
+		on_shmem_exit(SharedWorkMemAtExit, (Datum) 0);
 		ExitCallbackRegistered = true;
 	}
 	/* the callback first: once the area is ours, nothing may fail */
@@ -158,4 +166,35 @@ SharedWorkMemClaim(MemoryContext cxt, Size *size)
 	MemoryContextRegisterResetCallback(cxt, cb);
 	*size = WorkMem->size;
 	return WorkMem->area;
+}
+
+/*
+ * The offset in the shared area of the len bytes at p, for a parallel
+ * worker (SharedWorkMemAt); -1 if they do not all lie in the area.
+ */
+int64
+SharedWorkMemOffset(const void *p, Size len)
+{
+	const char *c = (const char *) p;
+
+	if (WorkMem == NULL || WorkMem->area == NULL || c < WorkMem->area ||
+		c > WorkMem->area + WorkMem->size ||
+		len > (Size) (WorkMem->area + WorkMem->size - c))
+		return -1;
+	return (int64) (c - WorkMem->area);
+}
+
+/*
+ * The len bytes at offset off of the shared area, as the leader of this
+ * parallel worker named them (SharedWorkMemOffset); an ERROR if they do
+ * not all lie in it.
+ */
+char *
+SharedWorkMemAt(int64 off, Size len)
+{
+	if (WorkMem == NULL || WorkMem->area == NULL || off < 0 ||
+		(Size) off > WorkMem->size || len > WorkMem->size - (Size) off)
+		elog(ERROR, "invalid place in the compaction's shared work memory: %zu bytes at " INT64_FORMAT,
+			 len, off);
+	return WorkMem->area + off;
 }

@@ -438,12 +438,14 @@ ScaleFloat4(float4 v, int e, int64 *scaled)
  * The smallest decimal exponent e that represents every value exactly, with
  * the scaled integers in scaled[]; -1 if there is none.  The first pass
  * finds the exponent (each value starting from the largest needed so far),
- * the second scales and verifies every value with it.
+ * the second scales and verifies with it the values before the last value
+ * that raised it (those after were scaled with it already).
  */
 int
 EncodingDecimalFloat8(const double *vals, int n, int64 *scaled)
 {
 	int			e = 0;
+	int			raised = 0;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -451,9 +453,10 @@ EncodingDecimalFloat8(const double *vals, int n, int64 *scaled)
 		{
 			if (++e > ENCODING_MAX_DECIMAL_EXPONENT)
 				return -1;
+			raised = i;
 		}
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < raised; i++)
 	{
 		if (!ScaleFloat8(vals[i], e, &scaled[i]))
 			return -1;
@@ -465,6 +468,7 @@ int
 EncodingDecimalFloat4(const float4 *vals, int n, int64 *scaled)
 {
 	int			e = 0;
+	int			raised = 0;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -472,9 +476,10 @@ EncodingDecimalFloat4(const float4 *vals, int n, int64 *scaled)
 		{
 			if (++e > ENCODING_MAX_DECIMAL_EXPONENT)
 				return -1;
+			raised = i;
 		}
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < raised; i++)
 	{
 		if (!ScaleFloat4(vals[i], e, &scaled[i]))
 			return -1;

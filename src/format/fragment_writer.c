@@ -720,9 +720,91 @@ StatsAdd(const WriterColumn *wc, ChunkStats *stats, Datum v)
 		stats->max = v;
 }
 
+/* byte order, the shorter first on ties: the first bytes decide most */
+static inline int
+CompareBytes(const char *a, Size la, const char *b, Size lb)
+{
+	int			r;
+
+	if (la > 0 && lb > 0 && a[0] != b[0])
+		return (unsigned char) a[0] < (unsigned char) b[0] ? -1 : 1;
+	r = memcmp(a, b, Min(la, lb));
+	if (r != 0)
+		return r;
+	return (la > lb) - (la < lb);
+}
+
+/*
+ * PageStats' value by value loop for text in the "C" collation
+ * (bytes_order): CompareValues' order, with the bounds' bytes at hand.
+ */
+static void
+PageStatsBytes(const WriterColumn *wc, const Datum *values, const bool *isnull,
+			   int n, ChunkStats *stats)
+{
+	const char *minp = NULL;
+	const char *maxp = NULL;
+	Size		minl = 0;
+	Size		maxl = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		const struct varlena *v;
+		const char *p;
+		Size		l;
+
+		if (isnull[i])
+			continue;
+		v = (const struct varlena *) DatumGetPointer(values[i]);
+		if (VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v))
+		{
+			StatsAdd(wc, stats, values[i]);
+			minp = maxp = NULL;
+			continue;
+		}
+		p = VARDATA_ANY(v);
+		l = VARSIZE_ANY_EXHDR(v);
+		if (minp == NULL && stats->has_minmax)
+		{
+			const struct varlena *lo = (const struct varlena *) DatumGetPointer(stats->min);
+			const struct varlena *hi = (const struct varlena *) DatumGetPointer(stats->max);
+
+			if (VARATT_IS_COMPRESSED(lo) || VARATT_IS_EXTERNAL(lo) ||
+				VARATT_IS_COMPRESSED(hi) || VARATT_IS_EXTERNAL(hi))
+			{
+				StatsAdd(wc, stats, values[i]);
+				continue;
+			}
+			minp = VARDATA_ANY(lo);
+			minl = VARSIZE_ANY_EXHDR(lo);
+			maxp = VARDATA_ANY(hi);
+			maxl = VARSIZE_ANY_EXHDR(hi);
+		}
+		if (!stats->has_minmax)
+		{
+			stats->min = stats->max = values[i];
+			stats->has_minmax = true;
+			minp = maxp = p;
+			minl = maxl = l;
+		}
+		else if (CompareBytes(p, l, minp, minl) < 0)
+		{
+			stats->min = values[i];
+			minp = p;
+			minl = l;
+		}
+		else if (CompareBytes(p, l, maxp, maxl) > 0)
+		{
+			stats->max = values[i];
+			maxp = p;
+			maxl = l;
+		}
+	}
+}
+
 /*
  * Fold the values of one page into the chunk's min/max: from the integer
- * range the encoder found, from the dictionary, or value by value.
+ * or float range the encoder found, from the dictionary, or value by value.
  */
 static void
 PageStats(const WriterColumn *wc, const Datum *values, const bool *isnull,
@@ -737,11 +819,22 @@ PageStats(const WriterColumn *wc, const Datum *values, const bool *isnull,
 		StatsAdd(wc, stats, PageInt64ToDatum(res->min, wc->col.typlen));
 		StatsAdd(wc, stats, PageInt64ToDatum(res->max, wc->col.typlen));
 	}
+	else if (wc->float_order && res->has_frange)
+	{
+		bool		f8 = wc->col.typlen == 8;
+
+		StatsAdd(wc, stats, f8 ? Float8GetDatum(res->fmin) :
+				 Float4GetDatum((float4) res->fmin));
+		StatsAdd(wc, stats, f8 ? Float8GetDatum(res->fmax) :
+				 Float4GetDatum((float4) res->fmax));
+	}
 	else if (res->distinct != NULL)
 	{
 		for (int e = 0; e < res->ndistinct; e++)
 			StatsAdd(wc, stats, res->distinct[e]);
 	}
+	else if (wc->bytes_order)
+		PageStatsBytes(wc, values, isnull, n, stats);
 	else
 	{
 		for (int i = 0; i < n; i++)

@@ -26,10 +26,13 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/tupmacs.h"
 #include "catalog/pg_type_d.h"
 #include "common/hashfn.h"
 #include "port/pg_bitutils.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
 
 #include "format/page_codec.h"
@@ -138,6 +141,40 @@ EncodeIntPage(int16 typlen, const Datum *values, const bool *isnull, int n,
 	pfree(ints);
 }
 
+/*
+ * The range of the nn >= 1 floats in plain, in the btree order of float4
+ * and float8: NaN above all others, NaNs equal.
+ */
+static void
+FloatRange(ColumnKind kind, const char *plain, int nn, PageEncodeResult *result)
+{
+	bool		any = false;
+	bool		nan = false;
+	double		lo = 0;
+	double		hi = 0;
+
+	for (int i = 0; i < nn; i++)
+	{
+		double		v = kind == COLUMN_KIND_FLOAT8 ? ((const float8 *) plain)[i] :
+			((const float4 *) plain)[i];
+
+		if (isnan(v))
+			nan = true;
+		else if (!any)
+		{
+			lo = hi = v;
+			any = true;
+		}
+		else if (v < lo)
+			lo = v;
+		else if (v > hi)
+			hi = v;
+	}
+	result->has_frange = true;
+	result->fmin = any ? lo : get_float8_nan();
+	result->fmax = any && !nan ? hi : get_float8_nan();
+}
+
 static void
 EncodeFloatPage(ColumnKind kind, const Datum *values, const bool *isnull,
 				int n, int nn, EncodeBuffer *out, PageEncodeResult *result)
@@ -171,6 +208,8 @@ EncodeFloatPage(ColumnKind kind, const Datum *values, const bool *isnull,
 		e = EncodingDecimalFloat4(f, nn, scaled);
 	}
 	Assert(k == nn);
+	if (nn > 0)
+		FloatRange(kind, plain, nn, result);
 
 	if (nn > 0 && e >= 0 &&
 		1 + EncodingIntStreamSize(scaled, nn) < width * nn)
@@ -236,8 +275,12 @@ GatherRefValues(ColumnKind kind, int16 typlen, const Datum *values,
 /*
  * Assign every value a dictionary entry, if there are few enough distinct
  * values; false (and no dictionary) otherwise.  Open addressing over the
- * hashed bytes; the table is at most half full.
+ * hashed bytes; the table is at most half full.  A page whose first
+ * DICT_PROBE_VALUES values are all different (ids, hashes, free text) is
+ * given up on there, rather than after a third of its values.
  */
+#define DICT_PROBE_VALUES	1024
+
 static bool
 BuildDictionary(const RefValues *refs, Dictionary *dict)
 {
@@ -269,6 +312,12 @@ BuildDictionary(const RefValues *refs, Dictionary *dict)
 			if (e < 0)
 			{
 				if (ndict == limit)
+				{
+					pfree(slots);
+					pfree(hashes);
+					return false;
+				}
+				if (ndict == DICT_PROBE_VALUES && i == DICT_PROBE_VALUES)
 				{
 					pfree(slots);
 					pfree(hashes);

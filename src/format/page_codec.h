@@ -62,6 +62,10 @@ typedef struct PageEncodeResult
 	bool		has_range;
 	int64		min;
 	int64		max;
+	/* float pages with values: their range in float order (NaN highest) */
+	bool		has_frange;
+	double		fmin;
+	double		fmax;
 } PageEncodeResult;
 
 /* Reader-owned scratch space reused from page to page. */
