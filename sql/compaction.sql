@@ -193,6 +193,17 @@ SELECT digest('ev') = digest('ev_heap') AS same, index_agrees('ev', 'id') AS idx
 SELECT rows_rewritten FROM compact.compact_table('ev', hilbert_by => 'amount, name');
 SELECT digest('ev') = digest('ev_heap') AS same;
 
+-- the Hilbert curve's order: on a grid of 8 x 8 points every step goes to
+-- a neighbour, starting at (0, 0) and ending at (7, 0)
+CREATE TABLE hc (x int, y int) USING compact WITH (auto_compact = false);
+INSERT INTO hc SELECT x, y FROM generate_series(0, 7) x, generate_series(0, 7) y ORDER BY random();
+VACUUM (COMPACT, HILBERT_BY 'x, y') hc;
+SELECT string_agg(format('%s%s', x, y), ' ' ORDER BY ctid) FROM hc;
+SELECT count(*), bool_and(abs(x - px) + abs(y - py) = 1) AS neighbours
+  FROM (SELECT x, y, lag(x) OVER (ORDER BY ctid) px, lag(y) OVER (ORDER BY ctid) py FROM hc) s
+ WHERE px IS NOT NULL;
+DROP TABLE hc;
+
 -- VACUUM removes the replaced fragments' files and their index entries
 VACUUM ev;
 SELECT digest('ev') = digest('ev_heap') AS same, index_agrees('ev', 'id') AS idx;

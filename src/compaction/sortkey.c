@@ -121,6 +121,59 @@ CurveValue(Oid typid, Datum value)
 static uint64 Spread[COMPACT_MAX_CURVE_COLUMNS + 1][256];
 static bool SpreadReady = false;
 
+/*
+ * Hilbert keys of two dimensions, four levels (bits of each coordinate) at
+ * a time: Hilbert2[state][x bits << 4 | y bits] is the key's next 8 bits,
+ * and in its high byte the next state.  The state is what
+ * HilbertTranspose's steps above a level did to the bits below it, as it
+ * reaches them: exchange the two coordinates (bit 0), invert the first
+ * (bit 1) or the second (bit 2), and the parity of the transposed second
+ * coordinate's bits above (bit 3), which its last loop folds into every
+ * bit below.  The keys are those of HilbertTranspose and the interleave,
+ * bit for bit, in a tenth of the time.
+ */
+static uint16 Hilbert2[16][256];
+
+static void
+Hilbert2Init(void)
+{
+	for (int state = 0; state < 16; state++)
+		for (int in = 0; in < 256; in++)
+		{
+			int			swap = state & 1;
+			int			inv0 = (state >> 1) & 1;
+			int			inv1 = (state >> 2) & 1;
+			int			parity = (state >> 3) & 1;
+			int			out = 0;
+
+			for (int level = 3; level >= 0; level--)
+			{
+				int			c0 = (in >> (4 + level)) & 1;
+				int			c1 = (in >> level) & 1;
+				int			x0 = (swap ? c1 : c0) ^ inv0;
+				int			x1 = (swap ? c0 : c1) ^ inv1;
+				int			gray1 = x1 ^ x0;
+
+				out = (out << 2) | ((x0 ^ parity) << 1) | (gray1 ^ parity);
+				/* HilbertTranspose's step at this level, on the bits below */
+				inv0 ^= x0;
+				if (x1)
+					inv0 ^= 1;
+				else
+				{
+					int			t = inv0;
+
+					inv0 = inv1;
+					inv1 = t;
+					swap ^= 1;
+				}
+				parity ^= gray1;
+			}
+			Hilbert2[state][in] = (uint16) (out |
+											((swap | inv0 << 1 | inv1 << 2 | parity << 3) << 8));
+		}
+}
+
 static void
 SpreadInit(void)
 {
@@ -134,6 +187,7 @@ SpreadInit(void)
 					spread |= (uint64) 1 << (b * n);
 			Spread[n][v] = spread;
 		}
+	Hilbert2Init();
 	SpreadReady = true;
 }
 
@@ -260,6 +314,20 @@ CurveKey(const CurveKeyState *state, const Datum *values, const bool *isnull)
 
 	for (int d = 0; d < state->ndims; d++)
 		x[d] = Coordinate(state, &state->dims[d], values[d], isnull[d]);
+	if (state->hilbert && state->ndims == 2)
+	{
+		int			s = 0;
+
+		for (int shift = 28; shift >= 0; shift -= 4)
+		{
+			uint16		e = Hilbert2[s][((x[0] >> shift) & 15) << 4 |
+										 ((x[1] >> shift) & 15)];
+
+			key = (key << 8) | (e & 255);
+			s = e >> 8;
+		}
+		return key;
+	}
 	if (state->hilbert)
 		HilbertTranspose(x, state->bits, state->ndims);
 

@@ -82,6 +82,16 @@
 /* pages smaller than this are not worth a zstd frame */
 #define MIN_COMPRESS_BYTES		64
 
+/*
+ * A page of at least PROBE_MIN_BYTES is compressed only if its first or
+ * its last PROBE_BYTES compress (the last are the bulk of a text page,
+ * after the lengths): bit-packed integers and decimal floats are mostly as
+ * dense as zstd makes them, and compressing all of them would cost about
+ * as much as compressing the text that does shrink.
+ */
+#define PROBE_BYTES				(4 * 1024)
+#define PROBE_MIN_BYTES			(16 * 1024)
+
 /* direct I/O: the buffer, and the alignment of its address and writes */
 #define DIRECT_BUFFER_BYTES		COMPACT_WAL_CHUNK_BYTES
 #define DIRECT_BLOCK_BYTES		4096
@@ -615,6 +625,37 @@ PageRows(const WriterColumn *wc, const Datum *values, const bool *isnull,
 	return nrows - start;
 }
 
+/* Compress len bytes of data into comp; returns the compressed size. */
+static size_t
+Compress(FragmentWriter *writer, const char *data, size_t len, EncodeBuffer *comp)
+{
+	size_t		bound = ZSTD_compressBound(len);
+	size_t		csize;
+
+	comp->len = 0;
+	EncodeBufferReserve(comp, bound);
+	csize = ZSTD_compressCCtx(writer->cctx, comp->data, bound, data, len,
+							  writer->compression_level);
+	if (ZSTD_isError(csize))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compress fragment page: %s",
+						ZSTD_getErrorName(csize))));
+	return csize;
+}
+
+/* Would compressing the page pay?  Samples of it tell (see above). */
+static bool
+CompressionMayPay(FragmentWriter *writer, const EncodeBuffer *body, EncodeBuffer *comp)
+{
+	size_t		pays = PROBE_BYTES - PROBE_BYTES / 32;
+
+	if (body->len < PROBE_MIN_BYTES)
+		return true;
+	return Compress(writer, body->data + body->len - PROBE_BYTES, PROBE_BYTES, comp) < pays ||
+		Compress(writer, body->data, PROBE_BYTES, comp) < pays;
+}
+
 /*
  * Compress (if it pays), checksum and append one encoded page.
  */
@@ -638,21 +679,10 @@ WritePage(FragmentWriter *writer, const PageEncodeResult *res, int nvalues,
 	hdr.nvalues = (uint32) nvalues;
 	hdr.raw_size = (uint32) body->len;
 
-	if (body->len >= MIN_COMPRESS_BYTES)
+	if (body->len >= MIN_COMPRESS_BYTES && CompressionMayPay(writer, body, comp))
 	{
-		size_t		bound = ZSTD_compressBound(body->len);
-		size_t		csize;
+		size_t		csize = Compress(writer, body->data, body->len, comp);
 
-		comp->len = 0;
-		EncodeBufferReserve(comp, bound);
-		csize = ZSTD_compressCCtx(writer->cctx, comp->data, bound,
-								  body->data, body->len,
-								  writer->compression_level);
-		if (ZSTD_isError(csize))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not compress fragment page: %s",
-							ZSTD_getErrorName(csize))));
 		if (csize < body->len - body->len / 32)
 		{
 			stored = comp->data;
