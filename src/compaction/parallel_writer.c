@@ -564,8 +564,10 @@ ParallelWriterSync(ParallelWriter *pw)
 	while (pg_atomic_read_u64(&pw->shared->rowgroups_done) < pw->rowgroups_sent)
 	{
 		pid_t		pid;
+		BgwHandleStatus status = GetBackgroundWorkerPid(pw->pcxt->worker[0].bgwhandle,
+														&pid);
 
-		if (GetBackgroundWorkerPid(pw->pcxt->worker[0].bgwhandle, &pid) != BGWH_STARTED)
+		if (status == BGWH_STOPPED || status == BGWH_POSTMASTER_DIED)
 			WorkerGone(pw);
 		ParallelWriterWait(pw);
 	}
