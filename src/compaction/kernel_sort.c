@@ -1289,6 +1289,7 @@ KernelSortInPasses(GroupRun *gs)
 	bool		too_wide = false;
 	bool	   *needed;
 	bool		shared;
+	bool		inarea;
 	Size		regionsize;
 	KeyBuilder	kb;
 	SortHelp	help;
@@ -1475,12 +1476,12 @@ KernelSortInPasses(GroupRun *gs)
 		order[k] = k;
 	MemoryContextSwitchTo(old);
 
+	/* the chunk (and the record offsets) in the shared work memory? */
+	inarea = shared && buf == work;
 	help.buf = buf;
 	help.buflen = buf == work ? regionsize - offsize : chunkmax;
 	help.offs = offs;
-	help.inplace = help.pw != NULL &&
-		SharedWorkMemOffset(buf, help.buflen) >= 0 &&
-		SharedWorkMemOffset(offs, offsize) >= 0;
+	help.inplace = help.pw != NULL && inarea;
 	for (int s = 0; s < gs->nsources && help.inplace; s++)
 		help.inplace = SharedWorkMemOffset(gs->maps[s],
 										   sizeof(int64) * gs->sources[s]->row_count) >= 0;
@@ -1496,7 +1497,7 @@ KernelSortInPasses(GroupRun *gs)
 		help.hi = hi;
 		SortHelpStart(&help, 'G', NULL, NULL);
 		/* the worker may still be reading the last chunk's records in place */
-		if (c > 0 && gs->out.pw)
+		if (c > 0 && gs->out.pw && inarea)
 			ParallelWriterSync(gs->out.pw);
 		for (int s = 0; s < gs->nsources; s++)
 		{

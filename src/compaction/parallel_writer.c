@@ -58,7 +58,6 @@
 
 #include "access/detoast.h"
 #include "access/parallel.h"
-#include "postmaster/bgworker.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -70,6 +69,7 @@
 #include "utils/wait_event.h"
 #include "catalog/index.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "storage/shm_mq.h"
 #include "storage/shm_toc.h"
 #include "utils/lsyscache.h"
@@ -880,42 +880,31 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 		}
 		if (writer == NULL)
 			elog(ERROR, "parallel compaction writer: no fragment is open");
-		if (msg.kind == 'R')
+		if (msg.kind == 'R' || msg.kind == 'W' || msg.kind == 'w')
 		{
+			const char *records = (const char *) data + PW_HEADER_SIZE;
+			Size		reclen = len - PW_HEADER_SIZE;
+
 			if (msg.arg <= 0 || msg.arg > compact_row_group_size)
 				elog(ERROR, "invalid row group of %d rows", msg.arg);
-			ReadRowGroup(data, len, ncols, cols, msg.arg, values, isnull);
-			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
-			pg_atomic_fetch_add_u64(&shared->encoded_done, 1);
-			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
-		}
-		else if (msg.kind == 'w')
-		{
-			int64		reclen;
-
-			if (msg.arg <= 0 || msg.arg > compact_row_group_size ||
-				len != PW_HEADER_SIZE + sizeof(int64))
-				elog(ERROR, "invalid row group of %d rows", msg.arg);
-			memcpy(&reclen, (const char *) data + PW_HEADER_SIZE, sizeof(int64));
-			if (reclen <= 0)
-				elog(ERROR, "invalid records message");
-			ReadRecords(SharedWorkMemAt(msg.id, (Size) reclen), (Size) reclen,
-						RelationGetDescr(rel), column_of, msg.arg, values, isnull);
+			if (msg.kind == 'w')
+			{
+				/* the records lie in the shared work memory */
+				if (len != PW_HEADER_SIZE + sizeof(Size))
+					elog(ERROR, "invalid records message");
+				memcpy(&reclen, records, sizeof(Size));
+				records = SharedWorkMemAt(msg.id, reclen);
+			}
+			if (msg.kind == 'R')
+				ReadRowGroup(data, len, ncols, cols, msg.arg, values, isnull);
+			else
+				ReadRecords(records, reclen, RelationGetDescr(rel), column_of,
+							msg.arg, values, isnull);
 			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
 			pg_atomic_fetch_add_u64(&shared->encoded_done, 1);
 			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
 			/* the leader may wait for this (ParallelWriterSync) */
 			SetLatch(&leader->procLatch);
-		}
-		else if (msg.kind == 'W')
-		{
-			if (msg.arg <= 0 || msg.arg > compact_row_group_size)
-				elog(ERROR, "invalid row group of %d rows", msg.arg);
-			ReadRecords((const char *) data + PW_HEADER_SIZE, len - PW_HEADER_SIZE,
-						RelationGetDescr(rel), column_of, msg.arg, values, isnull);
-			FragmentWriterAddRowGroup(writer, msg.arg, values, isnull);
-			pg_atomic_fetch_add_u64(&shared->encoded_done, 1);
-			pg_atomic_fetch_add_u64(&shared->rowgroups_done, 1);
 		}
 		else if (msg.kind == 'P')
 		{

@@ -644,16 +644,22 @@ Compress(FragmentWriter *writer, const char *data, size_t len, EncodeBuffer *com
 	return csize;
 }
 
+/* Compression pays when it saves at least 1/32 of the bytes. */
+static inline bool
+CompressionPays(size_t csize, size_t len)
+{
+	return csize < len - len / 32;
+}
+
 /* Would compressing the page pay?  Samples of it tell (see above). */
 static bool
 CompressionMayPay(FragmentWriter *writer, const EncodeBuffer *body, EncodeBuffer *comp)
 {
-	size_t		pays = PROBE_BYTES - PROBE_BYTES / 32;
-
 	if (body->len < PROBE_MIN_BYTES)
 		return true;
-	return Compress(writer, body->data + body->len - PROBE_BYTES, PROBE_BYTES, comp) < pays ||
-		Compress(writer, body->data, PROBE_BYTES, comp) < pays;
+	return CompressionPays(Compress(writer, body->data + body->len - PROBE_BYTES,
+									PROBE_BYTES, comp), PROBE_BYTES) ||
+		CompressionPays(Compress(writer, body->data, PROBE_BYTES, comp), PROBE_BYTES);
 }
 
 /*
@@ -683,7 +689,7 @@ WritePage(FragmentWriter *writer, const PageEncodeResult *res, int nvalues,
 	{
 		size_t		csize = Compress(writer, body->data, body->len, comp);
 
-		if (csize < body->len - body->len / 32)
+		if (CompressionPays(csize, body->len))
 		{
 			stored = comp->data;
 			stored_len = csize;
@@ -695,6 +701,20 @@ WritePage(FragmentWriter *writer, const PageEncodeResult *res, int nvalues,
 
 	AppendBytes(writer, &hdr, sizeof(hdr));
 	AppendBytes(writer, stored, stored_len);
+}
+
+/* byte order, the shorter first on ties: the first bytes decide most */
+static inline int
+CompareBytes(const char *a, Size la, const char *b, Size lb)
+{
+	int			r;
+
+	if (la > 0 && lb > 0 && a[0] != b[0])
+		return (unsigned char) a[0] < (unsigned char) b[0] ? -1 : 1;
+	r = memcmp(a, b, Min(la, lb));
+	if (r != 0)
+		return r;
+	return (la > lb) - (la < lb);
 }
 
 static inline int
@@ -719,20 +739,14 @@ CompareValues(const WriterColumn *wc, Datum a, Datum b)
 			return -1;
 		return (x > y) - (x < y);
 	}
+	/* text in the "C" collation */
 	if (wc->bytes_order &&
 		!VARATT_IS_COMPRESSED(DatumGetPointer(a)) && !VARATT_IS_EXTERNAL(DatumGetPointer(a)) &&
 		!VARATT_IS_COMPRESSED(DatumGetPointer(b)) && !VARATT_IS_EXTERNAL(DatumGetPointer(b)))
-	{
-		/* text in the "C" collation: byte order, the shorter first on ties */
-		Size		la = VARSIZE_ANY_EXHDR(DatumGetPointer(a));
-		Size		lb = VARSIZE_ANY_EXHDR(DatumGetPointer(b));
-		int			r = memcmp(VARDATA_ANY(DatumGetPointer(a)),
-							   VARDATA_ANY(DatumGetPointer(b)), Min(la, lb));
-
-		if (r != 0)
-			return r;
-		return (la > lb) - (la < lb);
-	}
+		return CompareBytes(VARDATA_ANY(DatumGetPointer(a)),
+							VARSIZE_ANY_EXHDR(DatumGetPointer(a)),
+							VARDATA_ANY(DatumGetPointer(b)),
+							VARSIZE_ANY_EXHDR(DatumGetPointer(b)));
 	return ApplySortComparator(a, false, b, false, wc->col.ssup);
 }
 
@@ -750,66 +764,37 @@ StatsAdd(const WriterColumn *wc, ChunkStats *stats, Datum v)
 		stats->max = v;
 }
 
-/* byte order, the shorter first on ties: the first bytes decide most */
-static inline int
-CompareBytes(const char *a, Size la, const char *b, Size lb)
-{
-	int			r;
-
-	if (la > 0 && lb > 0 && a[0] != b[0])
-		return (unsigned char) a[0] < (unsigned char) b[0] ? -1 : 1;
-	r = memcmp(a, b, Min(la, lb));
-	if (r != 0)
-		return r;
-	return (la > lb) - (la < lb);
-}
-
 /*
  * PageStats' value by value loop for text in the "C" collation
  * (bytes_order): CompareValues' order, with the bounds' bytes at hand.
+ * The values and the bounds so far are plain: PageEncode refuses toasted
+ * values.
  */
 static void
-PageStatsBytes(const WriterColumn *wc, const Datum *values, const bool *isnull,
-			   int n, ChunkStats *stats)
+PageStatsBytes(const Datum *values, const bool *isnull, int n,
+			   ChunkStats *stats)
 {
 	const char *minp = NULL;
 	const char *maxp = NULL;
 	Size		minl = 0;
 	Size		maxl = 0;
 
+	if (stats->has_minmax)
+	{
+		minp = VARDATA_ANY(DatumGetPointer(stats->min));
+		minl = VARSIZE_ANY_EXHDR(DatumGetPointer(stats->min));
+		maxp = VARDATA_ANY(DatumGetPointer(stats->max));
+		maxl = VARSIZE_ANY_EXHDR(DatumGetPointer(stats->max));
+	}
 	for (int i = 0; i < n; i++)
 	{
-		const struct varlena *v;
 		const char *p;
 		Size		l;
 
 		if (isnull[i])
 			continue;
-		v = (const struct varlena *) DatumGetPointer(values[i]);
-		if (VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v))
-		{
-			StatsAdd(wc, stats, values[i]);
-			minp = maxp = NULL;
-			continue;
-		}
-		p = VARDATA_ANY(v);
-		l = VARSIZE_ANY_EXHDR(v);
-		if (minp == NULL && stats->has_minmax)
-		{
-			const struct varlena *lo = (const struct varlena *) DatumGetPointer(stats->min);
-			const struct varlena *hi = (const struct varlena *) DatumGetPointer(stats->max);
-
-			if (VARATT_IS_COMPRESSED(lo) || VARATT_IS_EXTERNAL(lo) ||
-				VARATT_IS_COMPRESSED(hi) || VARATT_IS_EXTERNAL(hi))
-			{
-				StatsAdd(wc, stats, values[i]);
-				continue;
-			}
-			minp = VARDATA_ANY(lo);
-			minl = VARSIZE_ANY_EXHDR(lo);
-			maxp = VARDATA_ANY(hi);
-			maxl = VARSIZE_ANY_EXHDR(hi);
-		}
+		p = VARDATA_ANY(DatumGetPointer(values[i]));
+		l = VARSIZE_ANY_EXHDR(DatumGetPointer(values[i]));
 		if (!stats->has_minmax)
 		{
 			stats->min = stats->max = values[i];
@@ -864,7 +849,7 @@ PageStats(const WriterColumn *wc, const Datum *values, const bool *isnull,
 			StatsAdd(wc, stats, res->distinct[e]);
 	}
 	else if (wc->bytes_order)
-		PageStatsBytes(wc, values, isnull, n, stats);
+		PageStatsBytes(values, isnull, n, stats);
 	else
 	{
 		for (int i = 0; i < n; i++)
