@@ -392,13 +392,16 @@ done
 if want merge_1gb; then
 	need_loaded
 	evbytes=$(psql_ -At -c "SELECT sum(bytes) FROM compact.fragments WHERE relation = 'ev_compact'::regclass")
-	copies=$(awk -v b="$evbytes" 'BEGIN {c = int(1e9 / b + 0.999); if (c > 3) c = 3; if (c < 1) c = 1; print c}')
+	# 1 GB of the events rows: every row copies/1000 times (whole copies,
+	# then a share of each id's next copy), at most 3 times
+	copies=$(awk -v b="$evbytes" 'BEGIN {c = int(1e12 / b); if (c > 3000) c = 3000; if (c < 1000) c = 1000; print c}')
 	build_1gb() {
 		psql_ -c "DROP TABLE IF EXISTS m1g; CREATE TABLE m1g ($cols) USING compact
 			WITH (compact_min_file_size_mb = 2048, compact_target_file_size_mb = 512, auto_compact = false)" >/dev/null
 		for i in $(seq 0 9); do
-			psql_ -c "INSERT INTO m1g SELECT id + k * $ROWS, ts, user_id, lat, lon, amount, category, payload
-					  FROM ev_compact, generate_series(0, $copies - 1) k WHERE id % 10 = $i" >/dev/null
+			psql_ -c "SET compact.write_buffer_size = '1GB'" -c "INSERT INTO m1g SELECT id + k * $ROWS, ts, user_id, lat, lon, amount, category, payload
+					  FROM ev_compact, generate_series(0, ($copies - 1) / 1000) k
+					  WHERE id % 10 = $i AND k * 1000 + (id / 10) % 1000 < $copies" >/dev/null
 		done
 		psql_ -c "CHECKPOINT" >/dev/null
 	}
@@ -418,7 +421,7 @@ if want merge_1gb; then
 		mq+=("$c"); cpq+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}')")
 	done
 	report merge_1gb "$(median "${mq[@]}")" cp "$(median "${cpq[@]}")"
-	echo "merge_1gb: $(du -sb "$dir/cp" | cut -f1) bytes in 10 fragments ($copies x the events rows) -> $(psql_ -At -c "SELECT count(*) || ' fragments, ' || sum(bytes) || ' bytes' FROM compact.fragments WHERE relation = 'm1g'::regclass")"
+	echo "merge_1gb: $(du -sb "$dir/cp" | cut -f1) bytes in $(ls "$dir/cp" | wc -l) fragments ($copies/1000 x the events rows) -> $(psql_ -At -c "SELECT count(*) || ' fragments, ' || sum(bytes) || ' bytes' FROM compact.fragments WHERE relation = 'm1g'::regclass")"
 	rm -rf "$dir/cp"
 fi
 
