@@ -278,4 +278,79 @@ SELECT pw_digest('pw_p') = pw_digest('pw_h') AS same_rows,
 
 DROP TABLE pw_s, pw_p, pw_h;
 DROP FUNCTION pw_unsafe(int);
+
+-- deletions rewritten source by source: on a table without indexes (pw_n)
+-- nothing needs the rows' values in the backend, so the worker and the
+-- backend each rewrite whole sources, the worker from the first, the
+-- backend from the last (compact.debug_leader_encodes = never: the worker
+-- all of them, always: the backend).  The files are the same bytes as the
+-- row group by row group rewrite of a twin with an index (pw_i).  Four
+-- sources, one of 150,000 rows, whose deletion bitmap is bigger than the
+-- 16 kB queue
+CREATE TABLE pw_i (id int, grp int, name text, amount numeric(12,2), lat float8,
+				   ts timestamptz, flag bool, tags text[], note varchar(20), payload text)
+	USING compact WITH (auto_compact = false, compact_min_file_size_mb = 1,
+						compact_target_file_size_mb = 64, compact_deleted_ratio = 0.1);
+CREATE TABLE pw_n (LIKE pw_i) USING compact WITH (auto_compact = false, compact_min_file_size_mb = 1,
+												  compact_target_file_size_mb = 64, compact_deleted_ratio = 0.1);
+CREATE TABLE pw_nh (LIKE pw_i);
+CREATE INDEX ON pw_i (id);
+SELECT format($q$INSERT INTO %s SELECT g, g %% 37, CASE WHEN g %% 11 = 0 THEN NULL ELSE 'Name ' || (g %% 1000) END,
+		   (g %% 9973) * 1.25, (g::bigint * 7919 %% 18000) / 100.0 - 90,
+		   timestamptz '2026-01-01' + g * interval '17 seconds', g %% 3 = 0,
+		   ARRAY['t' || g %% 5, 'u' || g %% 7], repeat('x', g %% 20), md5(g::text)
+	  FROM generate_series(%s, %s) g$q$, t, lo, hi)
+  FROM (VALUES (1, 70000), (70001, 220000), (220001, 290000), (290001, 360000)) b(lo, hi),
+	   unnest(ARRAY['pw_i', 'pw_n', 'pw_nh']) t
+ ORDER BY lo, t \gexec
+CREATE FUNCTION pw_live_check() RETURNS TABLE (rows text, same_rows boolean, same_files boolean,
+											   fragments bigint, deleted bigint)
+LANGUAGE sql AS
+$$ SELECT split_part(h, ':', 1), pw_digest('pw_i') = h AND pw_digest('pw_n') = h,
+		  pw_files('pw_i') = pw_files('pw_n'),
+		  (SELECT count(*) FROM compact.fragments WHERE relation = 'pw_n'::regclass),
+		  (SELECT sum(deleted_rows) FROM compact.fragments WHERE relation = 'pw_n'::regclass)
+	 FROM pw_digest('pw_nh') h $$;
+SET compact.debug_writer_queue_size = '16kB';
+DELETE FROM pw_i WHERE id % 5 = 0;
+DELETE FROM pw_n WHERE id % 5 = 0;
+DELETE FROM pw_nh WHERE id % 5 = 0;
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM pw_i;
+SET compact.min_parallel_compaction_size = 0;
+SET compact.debug_leader_encodes = never;
+SET client_min_messages = debug1;
+VACUUM pw_n;
+RESET client_min_messages;
+SELECT * FROM pw_live_check();
+SELECT row_count, row_groups FROM compact.fragments WHERE relation = 'pw_n'::regclass ORDER BY fragment_id;
+-- a range deleted in one source: its row groups without deleted rows are
+-- copied as they are
+DELETE FROM pw_i WHERE id BETWEEN 100001 AND 170000 OR (id > 290000 AND id % 7 = 0);
+DELETE FROM pw_n WHERE id BETWEEN 100001 AND 170000 OR (id > 290000 AND id % 7 = 0);
+DELETE FROM pw_nh WHERE id BETWEEN 100001 AND 170000 OR (id > 290000 AND id % 7 = 0);
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM pw_i;
+SET compact.min_parallel_compaction_size = 0;
+SET compact.debug_leader_encodes = always;
+SET client_min_messages = debug1;
+\set VERBOSITY default
+VACUUM (VERBOSE) pw_n;
+\set VERBOSITY terse
+RESET client_min_messages;
+SELECT * FROM pw_live_check();
+-- both at once (how many each takes depends on their speed): the same files
+DELETE FROM pw_i WHERE id % 9 = 0;
+DELETE FROM pw_n WHERE id % 9 = 0;
+DELETE FROM pw_nh WHERE id % 9 = 0;
+SET compact.min_parallel_compaction_size = '1TB';
+VACUUM pw_i;
+SET compact.min_parallel_compaction_size = 0;
+RESET compact.debug_leader_encodes;
+VACUUM (VERBOSE) pw_n;
+SELECT * FROM pw_live_check();
+RESET compact.debug_writer_queue_size;
+RESET compact.min_parallel_compaction_size;
+DROP TABLE pw_i, pw_n, pw_nh;
+DROP FUNCTION pw_live_check();
 DROP FUNCTION pw_check(), pw_files(regclass), pw_index_agrees(text), pw_digest(regclass);

@@ -253,8 +253,8 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("compact.debug_leader_encodes",
-							 "Which row groups of a parallel compaction writer the compacting backend encodes itself.",
-							 "auto: those it would otherwise wait to hand over, while the worker is behind; always, never or alternate (every other one): for tests.",
+							 "Which row groups (in a rewrite of whole sources: which sources) of a parallel compaction writer the compacting backend encodes itself.",
+							 "auto: those it would otherwise wait to hand over, while the worker is behind (sources: from the last back, while the worker takes them from the first); always, never or alternate (every other row group; sources as auto): for tests.",
 							 &compact_debug_leader_encodes,
 							 LEADER_ENCODES_AUTO, leader_encodes_options,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE,

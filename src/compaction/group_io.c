@@ -163,6 +163,39 @@ GroupOutputFlushRowGroup(GroupOutput *out)
 	out->copies = NULL;
 }
 
+/* A finished new fragment, described by info, into the manifest. */
+static void
+GroupOutputRecord(GroupOutput *out, FragmentMeta *meta, const FragmentInfo *info)
+{
+	meta->row_count = info->row_count;
+	meta->bytes = info->bytes;
+	meta->row_groups = info->row_groups;
+	meta->cids = NULL;
+	meta->clustering = (char *) out->clustering;
+	/* in parallel mode no catalog row may get a TOAST OID: later */
+	if (out->pw)
+		out->unrecorded = lappend(out->unrecorded, meta);
+	else
+		ManifestInsert(out->rel->rd_node.relNode, meta, "compact",
+					   GetCurrentCommandId(true), false);
+	out->written = lappend(out->written, meta);
+	out->bytes += info->bytes;
+}
+
+/*
+ * A source rewritten by GroupOutputAddLiveSources, into the manifest: its
+ * rows must be the live rows counted for it (meta->row_count).
+ */
+static void
+GroupOutputRecordLive(GroupOutput *out, FragmentMeta *meta, const FragmentInfo *info)
+{
+	if (info->row_count != meta->row_count)
+		elog(ERROR, "compaction rewrote " INT64_FORMAT " rows of a source into fragment " INT64_FORMAT ", " INT64_FORMAT " expected",
+			 info->row_count, meta->fragment_id, meta->row_count);
+	CompactionNoteIO(0, (int64) (out->row_bytes * info->row_count));
+	GroupOutputRecord(out, meta, info);
+}
+
 static void
 GroupOutputFinishFragment(GroupOutput *out)
 {
@@ -179,19 +212,7 @@ GroupOutputFinishFragment(GroupOutput *out)
 		COMPACT_FAULT_POINT("compact_fragment_finished");
 		meta->stats = FragmentStatsSerialize(out->ncols, out->cols, info.stats);
 	}
-	meta->row_count = info.row_count;
-	meta->bytes = info.bytes;
-	meta->row_groups = info.row_groups;
-	meta->cids = NULL;
-	meta->clustering = (char *) out->clustering;
-	/* in parallel mode no catalog row may get a TOAST OID: later */
-	if (out->pw)
-		out->unrecorded = lappend(out->unrecorded, meta);
-	else
-		ManifestInsert(out->rel->rd_node.relNode, meta, "compact",
-					   GetCurrentCommandId(true), false);
-	out->written = lappend(out->written, meta);
-	out->bytes += info.bytes;
+	GroupOutputRecord(out, meta, &info);
 	out->meta = NULL;
 }
 
@@ -203,8 +224,9 @@ GroupOutputEndFragment(GroupOutput *out)
 		GroupOutputFinishFragment(out);
 }
 
-static void
-GroupOutputBeginFragment(GroupOutput *out)
+/* A new fragment's id and file, its rows from the next row number on. */
+static FragmentMeta *
+GroupOutputNewFragment(GroupOutput *out)
 {
 	FragmentMeta *meta = palloc0(sizeof(FragmentMeta));
 
@@ -212,6 +234,14 @@ GroupOutputBeginFragment(GroupOutput *out)
 	meta->file_xid = GetTopTransactionId();
 	meta->first_row = out->next_row;
 	CompactEnsureTableDir(out->rel->rd_node.relNode);
+	return meta;
+}
+
+static void
+GroupOutputBeginFragment(GroupOutput *out)
+{
+	FragmentMeta *meta = GroupOutputNewFragment(out);
+
 	if (out->pw)
 		ParallelWriterBegin(out->pw, meta->fragment_id, meta->file_xid);
 	else
@@ -380,6 +410,164 @@ GroupOutputAddRecords(GroupOutput *out, const char *records, Size len, int n)
 		GroupOutputFinishFragment(out);
 	CHECK_FOR_INTERRUPTS();
 	return true;
+}
+
+/*
+ * GroupOutputAddLiveSources' traffic with the worker, without waiting: send
+ * it the 'D' messages the queue takes (once every source is claimed, the
+ * rest are not needed, except one begun), and record the fragments it has
+ * finished.
+ */
+static void
+LiveSourcesExchange(GroupOutput *out, int n, int *sent, int *answered,
+					FragmentMeta **metas, const int *source_of,
+					FragmentReader **readers, DeletionVector **deleted)
+{
+	FragmentInfo info;
+	bool		all;
+
+	while (*sent < n)
+	{
+		int			s = source_of[*sent];
+
+		if (!ParallelWriterSendLive(out->pw, *sent, metas[*sent]->fragment_id,
+									metas[*sent]->file_xid,
+									FragmentReaderPath(readers[s]),
+									deleted[s] ? deleted[s]->bits : NULL,
+									FragmentReaderNumRows(readers[s]), true))
+			break;
+		(*sent)++;
+	}
+	while (*answered < ParallelWriterLiveClaimed(out->pw, &all) &&
+		   ParallelWriterReceiveFinished(out->pw, false, &info,
+										 &metas[*answered]->stats))
+	{
+		GroupOutputRecordLive(out, metas[*answered], &info);
+		(*answered)++;
+	}
+}
+
+/*
+ * Each source without its deleted rows into a new fragment of its own: a
+ * one_per_source group whose sources the output can take as they are
+ * (GroupOutputCanCopy) and fit in one fragment, on a table without indexes
+ * (nothing here needs the rows' values).  readers[s] is source s open,
+ * deleted[s] its deletion vector (or NULL), maps[s] gets each of its rows'
+ * new row number (-1 stays for deleted rows).  Returns the rows copied
+ * without decoding.
+ *
+ * The new row numbers follow source order, fixed before any file is
+ * written, so that the parallel worker and this process can each rewrite
+ * whole sources at the same time: the worker takes them from the first
+ * on, this process from the last back, until they meet
+ * (ParallelWriterClaimLive).  A source's new file is the same bytes
+ * whoever writes it (FragmentWriterAddLive), with or without the worker.
+ * compact.debug_leader_encodes = always or never has this process or the
+ * worker rewrite them all.
+ */
+int64
+GroupOutputAddLiveSources(GroupOutput *out, int nsources, FragmentReader **readers,
+						  DeletionVector **deleted, int64 **maps)
+{
+	FragmentMeta **metas = palloc(sizeof(FragmentMeta *) * Max(nsources, 1));
+	int		   *source_of = palloc(sizeof(int) * Max(nsources, 1));
+	int			n = 0;			/* sources with live rows */
+	int64		copied = 0;
+	int			sent = 0;		/* 'D' messages sent */
+	int			answered = 0;	/* of the worker's fragments, recorded */
+	int			local = 0;		/* sources this process rewrote */
+
+	Assert(out->meta == NULL && out->nbuf == 0 && out->indexes->count == 0);
+	for (int s = 0; s < nsources; s++)
+	{
+		const uint8 *bits = deleted[s] ? deleted[s]->bits : NULL;
+		int64		rows = FragmentReaderNumRows(readers[s]);
+		int64		first = out->next_row;
+		int64		r = 0;
+
+		for (int rg = 0; rg < FragmentReaderNumRowGroups(readers[s]); rg++)
+		{
+			int			rgrows = FragmentReaderRowGroupRows(readers[s], rg);
+
+			if (FragmentRowGroupCopied(rgrows, bits, r, compact_row_group_size))
+				copied += rgrows;
+			r += rgrows;
+		}
+		for (r = 0; r < rows; r++)
+			if (bits == NULL || !DeletionVectorIsSet(deleted[s], r))
+				maps[s][r] = out->next_row++;
+		if (out->next_row == first)
+			continue;			/* no live rows: no fragment */
+		metas[n] = GroupOutputNewFragment(out);
+		metas[n]->first_row = first;
+		metas[n]->row_count = out->next_row - first;
+		source_of[n++] = s;
+	}
+
+	if (out->pw)
+		ParallelWriterLiveBegin(out->pw, n);
+	for (;;)
+	{
+		int			i;
+		int			s;
+		FragmentInfo info;
+		FragmentMeta *meta;
+		FragmentWriter *writer;
+
+		if (out->pw && compact_debug_leader_encodes != LEADER_ENCODES_ALWAYS)
+		{
+			LiveSourcesExchange(out, n, &sent, &answered, metas, source_of,
+								readers, deleted);
+			i = compact_debug_leader_encodes == LEADER_ENCODES_NEVER ? -1 :
+				ParallelWriterClaimLive(out->pw);
+		}
+		else
+			i = local < n ? local : -1;	/* in order */
+		if (i < 0)
+			break;
+		s = source_of[i];
+		meta = metas[i];
+		writer = FragmentWriterBeginOutput(out->rel->rd_node.relNode,
+										   meta->fragment_id, meta->file_xid,
+										   out->ncols, out->cols,
+										   compact_compression_level,
+										   compact_direct_io);
+		(void) FragmentWriterAddLive(writer, readers[s],
+									 deleted[s] ? deleted[s]->bits : NULL,
+									 compact_row_group_size);
+		FragmentWriterFinish(writer, &info);
+		COMPACT_FAULT_POINT("compact_fragment_finished");
+		meta->stats = FragmentStatsSerialize(out->ncols, out->cols, info.stats);
+		GroupOutputRecordLive(out, meta, &info);
+		local++;
+	}
+
+	/*
+	 * The worker's last fragments.  The messages not sent yet go too, since
+	 * one may be half sent (the worker skips them: every source is claimed),
+	 * while its answers are taken, or both queues could fill.
+	 */
+	while (out->pw && compact_debug_leader_encodes != LEADER_ENCODES_ALWAYS)
+	{
+		int			before = sent + answered;
+		bool		all;
+		int			claimed = ParallelWriterLiveClaimed(out->pw, &all);
+
+		if (sent == n && all && answered == claimed)
+			break;
+		LiveSourcesExchange(out, n, &sent, &answered, metas, source_of,
+							readers, deleted);
+		if (sent + answered == before)
+			ParallelWriterWait(out->pw);
+	}
+	if (local + answered != n)
+		elog(ERROR, "compaction rewrote %d of %d sources", local + answered, n);
+	if (out->pw)
+		elog(DEBUG1, "compact: the parallel worker rewrote %d of the %d sources",
+			 answered, n);
+	pfree(metas);
+	pfree(source_of);
+	return copied;
 }
 
 /* Can the output take row groups of this fragment as they are? */

@@ -148,6 +148,9 @@ extern int64 GroupOutputAddRow(GroupOutput *out, Datum *values, bool *isnull);
 extern void GroupOutputAddGathered(GroupOutput *out, Datum **values,
 								   bool **isnull, const int64 *rows, int64 n,
 								   int64 *newrows, bool copy);
+extern int64 GroupOutputAddLiveSources(GroupOutput *out, int nsources,
+									   FragmentReader **readers,
+									   DeletionVector **deleted, int64 **maps);
 extern bool GroupOutputCanCopy(GroupOutput *out, FragmentReader *reader);
 extern int64 GroupOutputCopyRowGroup(GroupOutput *out, FragmentReader *reader,
 									 int rowgroup, int nrows, Datum **values,
@@ -192,6 +195,14 @@ extern bool ParallelWriterReceiveHelp(ParallelWriter *pw, bool wait,
 									  const char **data, Size *len);
 extern void ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info,
 								 bytea **stats);
+extern bool ParallelWriterReceiveFinished(ParallelWriter *pw, bool wait,
+										  FragmentInfo *info, bytea **stats);
+extern void ParallelWriterLiveBegin(ParallelWriter *pw, int nsources);
+extern int	ParallelWriterClaimLive(ParallelWriter *pw);
+extern int	ParallelWriterLiveClaimed(ParallelWriter *pw, bool *all);
+extern bool ParallelWriterSendLive(ParallelWriter *pw, int source, int64 fragment_id,
+								   TransactionId file_xid, const char *path,
+								   const uint8 *deleted, int64 nrows, bool nowait);
 extern void ParallelWriterEnd(ParallelWriter *pw);
 
 /* kernel_merge.c */

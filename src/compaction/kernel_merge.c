@@ -53,6 +53,49 @@ AnyDeleted(const DeletionVector *dv, int64 from, int n)
 }
 
 /*
+ * A one_per_source group rewritten source by source, whole (see
+ * GroupOutputAddLiveSources): when the table has no indexes and every
+ * source has the output's columns and fits one new fragment.  False, with
+ * nothing done, if not.
+ */
+static bool
+MergeLiveSources(GroupRun *gs)
+{
+	FragmentReader **readers;
+	bool		usable = gs->group->one_per_source && gs->out.indexes->count == 0;
+	int			opened = 0;
+
+	if (!usable)
+		return false;
+	readers = palloc(sizeof(FragmentReader *) * gs->nsources);
+	for (; opened < gs->nsources && usable; opened++)
+	{
+		GroupSource src;
+		FragmentMeta *meta = gs->sources[opened];
+		int64		deleted = gs->deleted[opened] ? gs->deleted[opened]->ndeleted : 0;
+
+		/* opened as a source is, with its row count checked */
+		GroupSourceOpen(&src, gs->rel, meta);
+		readers[opened] = src.reader;
+		MemoryContextDelete(src.cxt);
+		usable = GroupOutputCanCopy(&gs->out, src.reader) &&
+			meta->row_count - deleted <= gs->out.rows_per_fragment;
+	}
+	if (usable)
+	{
+		for (int s = 0; s < gs->nsources; s++)
+			CompactionNoteIO(gs->sources[s]->bytes, 0);
+		gs->copied_rows += GroupOutputAddLiveSources(&gs->out, gs->nsources,
+													 readers, gs->deleted,
+													 gs->maps);
+	}
+	for (int s = 0; s < opened; s++)
+		FragmentReaderClose(readers[s]);
+	pfree(readers);
+	return usable;
+}
+
+/*
  * Rows in row order: the merge strategy (with group->one_per_source, each
  * source's rows into new fragments of their own).  A row group without deleted
  * rows, of at least half the row group size, in a fragment of the same
@@ -67,6 +110,9 @@ KernelMerge(GroupRun *gs)
 	int64	   *newrows = NULL;
 	int			nkeep;
 	int			cap = 0;
+
+	if (MergeLiveSources(gs))
+		return;
 
 	for (int s = 0; s < gs->nsources; s++)
 	{

@@ -34,6 +34,14 @@
  *	 'H' help the sort kernel: decode a source for one of its passes and
  *		 answer with a message per row group (KernelSortHelp), before the
  *		 backend sends anything else;
+ *	 'D' rewrite a whole source without its deleted rows into a new fragment
+ *		 of its own (its id, xid, the source's path and deletion bitmap): the
+ *		 worker begins, writes (FragmentWriterAddLive) and finishes it, and
+ *		 answers as for 'F'.  The backend sends one for each source of the
+ *		 group, numbered in order, and rewrites sources itself at the same
+ *		 time: the worker claims them from the first on, the backend from the
+ *		 last back (ParallelWriterClaimLive), and the worker skips a message
+ *		 whose source the backend has taken;
  *	 'F' finish the fragment: the worker writes the footer, fsyncs the file,
  *		 logs its last bytes and answers with its size, row groups and
  *		 statistics;
@@ -102,15 +110,20 @@ typedef struct WriterShared
 	bool		direct_io;		/* the leader's compact.direct_io */
 	pg_atomic_uint64 rowgroups_done;	/* row groups the worker has written */
 	pg_atomic_uint64 encoded_done;	/* of which it encoded itself */
+	/*
+	 * 'D' sources not yet claimed: [low 32 bits, high 32 bits).  The worker
+	 * claims the first, the backend the last.
+	 */
+	pg_atomic_uint64 live_claims;
 } WriterShared;
 
 /* every message starts with this (8 bytes, so what follows is aligned) */
 typedef struct WriterMessage
 {
 	int32		kind;
-	int32		arg;			/* 'R', 'W', 'P': rows; 'C': row group */
-	int64		id;				/* 'B': fragment id; 'P': footer entry bytes */
-	TransactionId xid;			/* 'B': xid of the file name */
+	int32		arg;			/* 'R', 'W', 'P': rows; 'C': row group; 'D': source */
+	int64		id;				/* 'B', 'D': fragment id; 'P': footer entry bytes */
+	TransactionId xid;			/* 'B', 'D': xid of the file name */
 } WriterMessage;
 
 #define PW_HEADER_SIZE	MAXALIGN(sizeof(WriterMessage))
@@ -239,6 +252,7 @@ ParallelWriterStart(Relation rel, int ncols, const FragmentColumn *cols)
 	shared->direct_io = compact_direct_io;
 	pg_atomic_init_u64(&shared->rowgroups_done, 0);
 	pg_atomic_init_u64(&shared->encoded_done, 0);
+	pg_atomic_init_u64(&shared->live_claims, 0);
 	shm_toc_insert(pcxt->toc, PW_KEY_SHARED, shared);
 
 	pw = palloc0(sizeof(ParallelWriter));
@@ -654,13 +668,25 @@ void
 ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info, bytea **stats)
 {
 	WriterMessage msg;
-	FinishedMessage done;
-	Size		len;
-	void	   *data;
 
 	memset(&msg, 0, sizeof(msg));
 	msg.kind = 'F';
 	Send(pw, &msg, sizeof(msg));
+	(void) ParallelWriterReceiveFinished(pw, true, info, stats);
+}
+
+/*
+ * The worker's next answer to 'F' or 'D' (a fragment it finished), as for
+ * ParallelWriterFinish; false if none has come yet and !wait.
+ */
+bool
+ParallelWriterReceiveFinished(ParallelWriter *pw, bool wait, FragmentInfo *info,
+							  bytea **stats)
+{
+	FinishedMessage done;
+	Size		len;
+	void	   *data;
+
 	for (;;)
 	{
 		shm_mq_result res = shm_mq_receive(pw->to_leader, &len, &data, true);
@@ -669,6 +695,8 @@ ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info, bytea **stats)
 			break;
 		if (res == SHM_MQ_DETACHED)
 			WorkerGone(pw);
+		if (!wait)
+			return false;
 		ParallelWriterWait(pw);
 	}
 	if (len < sizeof(FinishedMessage))
@@ -687,6 +715,94 @@ ParallelWriterFinish(ParallelWriter *pw, FragmentInfo *info, bytea **stats)
 		*stats = palloc(done.stats_len);
 		memcpy(*stats, (char *) data + sizeof(FinishedMessage), done.stats_len);
 	}
+	return true;
+}
+
+/* The next nsources 'D' messages are sources 0 .. nsources - 1: unclaimed. */
+void
+ParallelWriterLiveBegin(ParallelWriter *pw, int nsources)
+{
+	pg_atomic_write_u64(&pw->shared->live_claims, (uint64) nsources << 32);
+}
+
+/*
+ * Claim the last unclaimed 'D' source for this process (the worker claims
+ * the first): its number, or -1 when none is left.
+ */
+int
+ParallelWriterClaimLive(ParallelWriter *pw)
+{
+	uint64		claims = pg_atomic_read_u64(&pw->shared->live_claims);
+
+	for (;;)
+	{
+		uint32		first = (uint32) claims;
+		uint32		end = (uint32) (claims >> 32);
+
+		if (first >= end)
+			return -1;
+		if (pg_atomic_compare_exchange_u64(&pw->shared->live_claims, &claims,
+										   ((uint64) (end - 1) << 32) | first))
+			return (int) end - 1;
+	}
+}
+
+/*
+ * How many 'D' sources the worker has claimed; *all: is every source
+ * claimed (by either process)?
+ */
+int
+ParallelWriterLiveClaimed(ParallelWriter *pw, bool *all)
+{
+	uint64		claims = pg_atomic_read_u64(&pw->shared->live_claims);
+
+	*all = (uint32) claims >= (uint32) (claims >> 32);
+	return (int) (uint32) claims;
+}
+
+/*
+ * Send 'D' for source number source (see ParallelWriterLiveBegin): rewrite
+ * the fragment at path, of nrows rows, without the rows set in deleted
+ * (NULL: none), into a new fragment.  With nowait, false if the queue had
+ * no room for all of it: the caller must call again with the same
+ * arguments before sending anything else.
+ */
+bool
+ParallelWriterSendLive(ParallelWriter *pw, int source, int64 fragment_id,
+					   TransactionId file_xid, const char *path,
+					   const uint8 *deleted, int64 nrows, bool nowait)
+{
+	char		header[PW_HEADER_SIZE];
+	WriterMessage *msg = (WriterMessage *) header;
+	char		pathbuf[MAXALIGN(MAXPGPATH)];
+	Size		pathlen = MAXALIGN(strlen(path) + 1);
+	shm_mq_iovec iov[3];
+	shm_mq_result res;
+
+	if (strlen(path) >= MAXPGPATH)
+		elog(ERROR, "fragment path too long: \"%s\"", path);
+	memset(header, 0, PW_HEADER_SIZE);
+	msg->kind = 'D';
+	msg->arg = source;
+	msg->id = fragment_id;
+	msg->xid = file_xid;
+	memset(pathbuf, 0, pathlen);
+	strcpy(pathbuf, path);
+	iov[0].data = header;
+	iov[0].len = PW_HEADER_SIZE;
+	iov[1].data = pathbuf;
+	iov[1].len = pathlen;
+	iov[2].data = (const char *) deleted;
+	iov[2].len = (Size) ((nrows + 7) / 8);
+	if (!nowait)
+	{
+		SendV(pw, iov, deleted ? 3 : 2);
+		return true;
+	}
+	res = shm_mq_sendv(pw->to_worker, iov, deleted ? 3 : 2, true, true);
+	if (res == SHM_MQ_DETACHED)
+		WorkerGone(pw);
+	return res == SHM_MQ_SUCCESS;
 }
 
 /* Stop the worker and leave parallel mode. */
@@ -804,6 +920,96 @@ ReadRecords(const char *p, Size len, TupleDesc desc, const int *column_of,
 		elog(ERROR, "records of %zu bytes hold %zu", len, (Size) (p - start));
 }
 
+/*
+ * Finish the worker's fragment and answer the leader with its size, row
+ * groups and statistics.
+ */
+static void
+SendFinished(shm_mq_handle *out, FragmentWriter *writer, int ncols,
+			 const FragmentColumn *cols)
+{
+	FragmentInfo info;
+	FinishedMessage done;
+	bytea	   *stats;
+	shm_mq_iovec iov[2];
+
+	FragmentWriterFinish(writer, &info);
+	COMPACT_FAULT_POINT("compact_fragment_finished");
+	stats = FragmentStatsSerialize(ncols, cols, info.stats);
+	memset(&done, 0, sizeof(done));
+	done.row_count = info.row_count;
+	done.bytes = info.bytes;
+	done.row_groups = info.row_groups;
+	done.stats_len = stats ? VARSIZE_ANY(stats) : 0;
+	iov[0].data = (const char *) &done;
+	iov[0].len = sizeof(done);
+	iov[1].data = (const char *) stats;
+	iov[1].len = done.stats_len;
+	if (shm_mq_sendv(out, iov, 2, false, true) != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("parallel compaction leader has gone away")));
+}
+
+/* Claim 'D' source number source, unless the backend has taken it. */
+static bool
+ClaimLive(WriterShared *shared, int source)
+{
+	uint64		claims = pg_atomic_read_u64(&shared->live_claims);
+
+	for (;;)
+	{
+		uint32		first = (uint32) claims;
+		uint32		end = (uint32) (claims >> 32);
+
+		if (first >= end)
+			return false;
+		if ((int64) first != source)
+			elog(ERROR, "parallel compaction writer: source %d sent out of order (%u expected)",
+				 source, first);
+		if (pg_atomic_compare_exchange_u64(&shared->live_claims, &claims,
+										   ((uint64) end << 32) | (first + 1)))
+			return true;
+	}
+}
+
+/*
+ * 'D': the source's live rows into a new fragment (id and xid in msg),
+ * answered as 'F' is.
+ */
+static void
+RewriteLive(const WriterMessage *msg, const char *data, Size len,
+			Oid relnode, int ncols, const FragmentColumn *cols, bool direct_io,
+			shm_mq_handle *out)
+{
+	const char *path = data + PW_HEADER_SIZE;
+	Size		pathlen;
+	const uint8 *deleted = NULL;
+	Size		bitmap;
+	FragmentReader *reader;
+	FragmentWriter *writer;
+
+	if (len <= PW_HEADER_SIZE || memchr(path, '\0', Min(len - PW_HEADER_SIZE, MAXPGPATH)) == NULL)
+		elog(ERROR, "invalid rewrite message from the compaction leader");
+	pathlen = MAXALIGN(strlen(path) + 1);
+	if (PW_HEADER_SIZE + pathlen > len)
+		elog(ERROR, "invalid rewrite message from the compaction leader");
+	reader = FragmentReaderOpen(path);
+	bitmap = len - PW_HEADER_SIZE - pathlen;
+	if (bitmap > 0)
+	{
+		if (bitmap != (Size) ((FragmentReaderNumRows(reader) + 7) / 8))
+			elog(ERROR, "deletion bitmap of %zu bytes for \"%s\" of " INT64_FORMAT " rows",
+				 bitmap, path, FragmentReaderNumRows(reader));
+		deleted = (const uint8 *) (path + pathlen);
+	}
+	writer = FragmentWriterBeginOutput(relnode, msg->id, msg->xid, ncols, cols,
+									   compact_compression_level, direct_io);
+	(void) FragmentWriterAddLive(writer, reader, deleted, compact_row_group_size);
+	FragmentReaderClose(reader);
+	SendFinished(out, writer, ncols, cols);
+}
+
 void
 CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 {
@@ -878,6 +1084,21 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 						   len - PW_HEADER_SIZE, out);
 			continue;
 		}
+		if (msg.kind == 'D')
+		{
+			if (writer != NULL)
+				elog(ERROR, "parallel compaction writer: a fragment is already open");
+			if (ClaimLive(shared, msg.arg))
+			{
+				MemoryContext old = MemoryContextSwitchTo(fragcxt);
+
+				RewriteLive(&msg, data, len, shared->relnode, ncols, cols,
+							shared->direct_io, out);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(fragcxt);
+			}
+			continue;
+		}
 		if (writer == NULL)
 			elog(ERROR, "parallel compaction writer: no fragment is open");
 		if (msg.kind == 'R' || msg.kind == 'W' || msg.kind == 'w')
@@ -943,28 +1164,8 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 		}
 		else if (msg.kind == 'F')
 		{
-			FragmentInfo info;
-			FinishedMessage done;
-			bytea	   *stats;
-			shm_mq_iovec iov[2];
-
-			FragmentWriterFinish(writer, &info);
+			SendFinished(out, writer, ncols, cols);
 			writer = NULL;
-			COMPACT_FAULT_POINT("compact_fragment_finished");
-			stats = FragmentStatsSerialize(ncols, cols, info.stats);
-			memset(&done, 0, sizeof(done));
-			done.row_count = info.row_count;
-			done.bytes = info.bytes;
-			done.row_groups = info.row_groups;
-			done.stats_len = stats ? VARSIZE_ANY(stats) : 0;
-			iov[0].data = (const char *) &done;
-			iov[0].len = sizeof(done);
-			iov[1].data = (const char *) stats;
-			iov[1].len = done.stats_len;
-			if (shm_mq_sendv(out, iov, 2, false, true) != SHM_MQ_SUCCESS)
-				ereport(ERROR,
-						(errcode(ERRCODE_ADMIN_SHUTDOWN),
-						 errmsg("parallel compaction leader has gone away")));
 			MemoryContextReset(fragcxt);
 		}
 		else

@@ -112,6 +112,12 @@ extern void FragmentWriterCopyRowGroup(FragmentWriter *writer,
 extern void FragmentWriterFinish(FragmentWriter *writer, FragmentInfo *info);
 extern void FragmentWriterAbort(FragmentWriter *writer);
 
+/* fragment_live.c */
+extern bool FragmentRowGroupCopied(int rows, const uint8 *deleted, int64 first,
+								   int rowgroup_size);
+extern int64 FragmentWriterAddLive(FragmentWriter *writer, FragmentReader *reader,
+								   const uint8 *deleted, int rowgroup_size);
+
 /* fragment_reader.c */
 extern FragmentReader *FragmentReaderOpen(const char *path);
 extern void FragmentReaderClose(FragmentReader *reader);
