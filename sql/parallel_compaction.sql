@@ -32,14 +32,17 @@ CREATE INDEX pw_p_lower ON pw_p (lower(name));
 CREATE INDEX pw_p_partial ON pw_p (grp) WHERE flag;
 
 -- s, p and h hold the same rows; s and p the same files
+CREATE OR REPLACE FUNCTION pw_compare(s regclass, p regclass, h regclass)
+RETURNS TABLE (rows text, same_rows boolean, same_files boolean, fragments bigint, row_groups bigint)
+LANGUAGE sql AS
+$$ SELECT split_part(hd, ':', 1), pw_digest(s) = hd AND pw_digest(p) = hd,
+		  pw_files(s) = pw_files(p),
+		  (SELECT count(*) FROM compact.fragments WHERE relation = p),
+		  (SELECT sum(row_groups) FROM compact.fragments WHERE relation = p)
+	 FROM pw_digest(h) hd $$;
 CREATE OR REPLACE FUNCTION pw_check() RETURNS TABLE (rows text, same_rows boolean, same_files boolean,
 													 fragments bigint, row_groups bigint)
-LANGUAGE sql AS
-$$ SELECT split_part(h, ':', 1), pw_digest('pw_s') = h AND pw_digest('pw_p') = h,
-		  pw_files('pw_s') = pw_files('pw_p'),
-		  (SELECT count(*) FROM compact.fragments WHERE relation = 'pw_p'::regclass),
-		  (SELECT sum(row_groups) FROM compact.fragments WHERE relation = 'pw_p'::regclass)
-	 FROM pw_digest('pw_h') h $$;
+LANGUAGE sql AS $$ SELECT * FROM pw_compare('pw_s', 'pw_p', 'pw_h') $$;
 -- rows an index scan finds equal those of a sequential scan
 CREATE OR REPLACE FUNCTION pw_index_agrees(q text) RETURNS boolean
 LANGUAGE plpgsql AS $$
@@ -303,26 +306,18 @@ SELECT format($q$INSERT INTO %s SELECT g, g %% 37, CASE WHEN g %% 11 = 0 THEN NU
   FROM (VALUES (1, 70000), (70001, 220000), (220001, 290000), (290001, 360000)) b(lo, hi),
 	   unnest(ARRAY['pw_i', 'pw_n', 'pw_nh']) t
  ORDER BY lo, t \gexec
-CREATE FUNCTION pw_live_check() RETURNS TABLE (rows text, same_rows boolean, same_files boolean,
-											   fragments bigint, deleted bigint)
-LANGUAGE sql AS
-$$ SELECT split_part(h, ':', 1), pw_digest('pw_i') = h AND pw_digest('pw_n') = h,
-		  pw_files('pw_i') = pw_files('pw_n'),
-		  (SELECT count(*) FROM compact.fragments WHERE relation = 'pw_n'::regclass),
-		  (SELECT sum(deleted_rows) FROM compact.fragments WHERE relation = 'pw_n'::regclass)
-	 FROM pw_digest('pw_nh') h $$;
 SET compact.debug_writer_queue_size = '16kB';
 DELETE FROM pw_i WHERE id % 5 = 0;
 DELETE FROM pw_n WHERE id % 5 = 0;
 DELETE FROM pw_nh WHERE id % 5 = 0;
 SET compact.min_parallel_compaction_size = '1TB';
-VACUUM pw_i;
+VACUUM (COMPACT) pw_i;
 SET compact.min_parallel_compaction_size = 0;
 SET compact.debug_leader_encodes = never;
 SET client_min_messages = debug1;
-VACUUM pw_n;
+VACUUM (COMPACT) pw_n;
 RESET client_min_messages;
-SELECT * FROM pw_live_check();
+SELECT * FROM pw_compare('pw_i', 'pw_n', 'pw_nh');
 SELECT row_count, row_groups FROM compact.fragments WHERE relation = 'pw_n'::regclass ORDER BY fragment_id;
 -- a range deleted in one source: its row groups without deleted rows are
 -- copied as they are
@@ -330,15 +325,15 @@ DELETE FROM pw_i WHERE id BETWEEN 100001 AND 170000 OR (id > 290000 AND id % 7 =
 DELETE FROM pw_n WHERE id BETWEEN 100001 AND 170000 OR (id > 290000 AND id % 7 = 0);
 DELETE FROM pw_nh WHERE id BETWEEN 100001 AND 170000 OR (id > 290000 AND id % 7 = 0);
 SET compact.min_parallel_compaction_size = '1TB';
-VACUUM pw_i;
+VACUUM (COMPACT) pw_i;
 SET compact.min_parallel_compaction_size = 0;
 SET compact.debug_leader_encodes = always;
 SET client_min_messages = debug1;
 \set VERBOSITY default
-VACUUM (VERBOSE) pw_n;
+VACUUM (COMPACT, VERBOSE) pw_n;
 \set VERBOSITY terse
 RESET client_min_messages;
-SELECT * FROM pw_live_check();
+SELECT * FROM pw_compare('pw_i', 'pw_n', 'pw_nh');
 -- both at once (how many each takes depends on their speed): the same files
 DELETE FROM pw_i WHERE id % 9 = 0;
 DELETE FROM pw_n WHERE id % 9 = 0;
@@ -348,9 +343,8 @@ VACUUM pw_i;
 SET compact.min_parallel_compaction_size = 0;
 RESET compact.debug_leader_encodes;
 VACUUM (VERBOSE) pw_n;
-SELECT * FROM pw_live_check();
+SELECT * FROM pw_compare('pw_i', 'pw_n', 'pw_nh');
 RESET compact.debug_writer_queue_size;
 RESET compact.min_parallel_compaction_size;
 DROP TABLE pw_i, pw_n, pw_nh;
-DROP FUNCTION pw_live_check();
-DROP FUNCTION pw_check(), pw_files(regclass), pw_index_agrees(text), pw_digest(regclass);
+DROP FUNCTION pw_check(), pw_compare(regclass, regclass, regclass), pw_files(regclass), pw_index_agrees(text), pw_digest(regclass);

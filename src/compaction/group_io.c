@@ -414,8 +414,7 @@ GroupOutputAddRecords(GroupOutput *out, const char *records, Size len, int n)
 
 /*
  * GroupOutputAddLiveSources' traffic with the worker, without waiting: send
- * it the 'D' messages the queue takes (once every source is claimed, the
- * rest are not needed, except one begun), and record the fragments it has
+ * it the 'D' messages the queue takes, and record the fragments it has
  * finished.
  */
 static void
@@ -482,9 +481,11 @@ GroupOutputAddLiveSources(GroupOutput *out, int nsources, FragmentReader **reade
 	{
 		const uint8 *bits = deleted[s] ? deleted[s]->bits : NULL;
 		int64		rows = FragmentReaderNumRows(readers[s]);
-		int64		first = out->next_row;
+		int64		live = rows - (deleted[s] ? deleted[s]->ndeleted : 0);
 		int64		r = 0;
 
+		if (live == 0)
+			continue;			/* no live rows: no fragment */
 		for (int rg = 0; rg < FragmentReaderNumRowGroups(readers[s]); rg++)
 		{
 			int			rgrows = FragmentReaderRowGroupRows(readers[s], rg);
@@ -493,14 +494,14 @@ GroupOutputAddLiveSources(GroupOutput *out, int nsources, FragmentReader **reade
 				copied += rgrows;
 			r += rgrows;
 		}
+		metas[n] = GroupOutputNewFragment(out);
+		metas[n]->row_count = live;
 		for (r = 0; r < rows; r++)
 			if (bits == NULL || !DeletionVectorIsSet(deleted[s], r))
 				maps[s][r] = out->next_row++;
-		if (out->next_row == first)
-			continue;			/* no live rows: no fragment */
-		metas[n] = GroupOutputNewFragment(out);
-		metas[n]->first_row = first;
-		metas[n]->row_count = out->next_row - first;
+		if (out->next_row != metas[n]->first_row + live)
+			elog(ERROR, "deletion vector of " INT64_FORMAT " rows counts " INT64_FORMAT " live, holds " INT64_FORMAT,
+				 rows, live, out->next_row - metas[n]->first_row);
 		source_of[n++] = s;
 	}
 

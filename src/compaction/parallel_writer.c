@@ -726,13 +726,13 @@ ParallelWriterLiveBegin(ParallelWriter *pw, int nsources)
 }
 
 /*
- * Claim the last unclaimed 'D' source for this process (the worker claims
- * the first): its number, or -1 when none is left.
+ * Claim the first (the worker) or the last (the backend) of the unclaimed
+ * 'D' sources: its number, or -1 when none is left.
  */
-int
-ParallelWriterClaimLive(ParallelWriter *pw)
+static int
+ClaimLive(WriterShared *shared, bool last)
 {
-	uint64		claims = pg_atomic_read_u64(&pw->shared->live_claims);
+	uint64		claims = pg_atomic_read_u64(&shared->live_claims);
 
 	for (;;)
 	{
@@ -741,10 +741,18 @@ ParallelWriterClaimLive(ParallelWriter *pw)
 
 		if (first >= end)
 			return -1;
-		if (pg_atomic_compare_exchange_u64(&pw->shared->live_claims, &claims,
-										   ((uint64) (end - 1) << 32) | first))
-			return (int) end - 1;
+		if (pg_atomic_compare_exchange_u64(&shared->live_claims, &claims, last ?
+										   ((uint64) (end - 1) << 32) | first :
+										   ((uint64) end << 32) | (first + 1)))
+			return last ? (int) end - 1 : (int) first;
 	}
+}
+
+/* Claim the last unclaimed 'D' source for this process, or -1. */
+int
+ParallelWriterClaimLive(ParallelWriter *pw)
+{
+	return ClaimLive(pw->shared, true);
 }
 
 /*
@@ -951,28 +959,6 @@ SendFinished(shm_mq_handle *out, FragmentWriter *writer, int ncols,
 				 errmsg("parallel compaction leader has gone away")));
 }
 
-/* Claim 'D' source number source, unless the backend has taken it. */
-static bool
-ClaimLive(WriterShared *shared, int source)
-{
-	uint64		claims = pg_atomic_read_u64(&shared->live_claims);
-
-	for (;;)
-	{
-		uint32		first = (uint32) claims;
-		uint32		end = (uint32) (claims >> 32);
-
-		if (first >= end)
-			return false;
-		if ((int64) first != source)
-			elog(ERROR, "parallel compaction writer: source %d sent out of order (%u expected)",
-				 source, first);
-		if (pg_atomic_compare_exchange_u64(&shared->live_claims, &claims,
-										   ((uint64) end << 32) | (first + 1)))
-			return true;
-	}
-}
-
 /*
  * 'D': the source's live rows into a new fragment (id and xid in msg),
  * answered as 'F' is.
@@ -1086,12 +1072,19 @@ CompactWriterWorkerMain(dsm_segment *seg, shm_toc *toc)
 		}
 		if (msg.kind == 'D')
 		{
+			int			source;
+
 			if (writer != NULL)
 				elog(ERROR, "parallel compaction writer: a fragment is already open");
-			if (ClaimLive(shared, msg.arg))
+			source = ClaimLive(shared, false);
+			if (source >= 0)
 			{
 				MemoryContext old = MemoryContextSwitchTo(fragcxt);
 
+				/* messages come in source order, claims too */
+				if (source != msg.arg)
+					elog(ERROR, "parallel compaction writer: source %d claimed on the message of source %d",
+						 source, msg.arg);
 				RewriteLive(&msg, data, len, shared->relnode, ncols, cols,
 							shared->direct_io, out);
 				MemoryContextSwitchTo(old);
