@@ -475,6 +475,8 @@ GroupOutputAddLiveSources(GroupOutput *out, int nsources, FragmentReader **reade
 	int			sent = 0;		/* 'D' messages sent */
 	int			answered = 0;	/* of the worker's fragments, recorded */
 	int			local = 0;		/* sources this process rewrote */
+	bool		worker = out->pw != NULL &&
+		compact_debug_leader_encodes != LEADER_ENCODES_ALWAYS;
 
 	Assert(out->meta == NULL && out->nbuf == 0 && out->indexes->count == 0);
 	for (int s = 0; s < nsources; s++)
@@ -505,7 +507,7 @@ GroupOutputAddLiveSources(GroupOutput *out, int nsources, FragmentReader **reade
 		source_of[n++] = s;
 	}
 
-	if (out->pw)
+	if (worker)
 		ParallelWriterLiveBegin(out->pw, n);
 	for (;;)
 	{
@@ -515,7 +517,7 @@ GroupOutputAddLiveSources(GroupOutput *out, int nsources, FragmentReader **reade
 		FragmentMeta *meta;
 		FragmentWriter *writer;
 
-		if (out->pw && compact_debug_leader_encodes != LEADER_ENCODES_ALWAYS)
+		if (worker)
 		{
 			LiveSourcesExchange(out, n, &sent, &answered, metas, source_of,
 								readers, deleted);
@@ -548,7 +550,7 @@ GroupOutputAddLiveSources(GroupOutput *out, int nsources, FragmentReader **reade
 	 * one may be half sent (the worker skips them: every source is claimed),
 	 * while its answers are taken, or both queues could fill.
 	 */
-	while (out->pw && compact_debug_leader_encodes != LEADER_ENCODES_ALWAYS)
+	while (worker)
 	{
 		int			before = sent + answered;
 		bool		all;

@@ -40,18 +40,6 @@
 #include "format/rowmap.h"
 #include "tableam/tableam.h"
 
-/* any row of [from, from + n) deleted? */
-static bool
-AnyDeleted(const DeletionVector *dv, int64 from, int n)
-{
-	if (dv == NULL || dv->ndeleted == 0)
-		return false;
-	for (int64 r = from; r < from + n; r++)
-		if (DeletionVectorIsSet(dv, r))
-			return true;
-	return false;
-}
-
 /*
  * A one_per_source group rewritten source by source, whole (see
  * GroupOutputAddLiveSources): when the table has no indexes and every
@@ -124,8 +112,11 @@ KernelMerge(GroupRun *gs)
 		copyable = GroupOutputCanCopy(&gs->out, src.reader);
 		while (GroupSourceNextRowGroup(&src))
 		{
-			if (copyable && src.rows >= compact_row_group_size / 2 &&
-				!AnyDeleted(gs->deleted[s], offset, src.rows))
+			if (copyable &&
+				FragmentRowGroupCopied(src.rows,
+									   gs->deleted[s] && gs->deleted[s]->ndeleted > 0 ?
+									   gs->deleted[s]->bits : NULL,
+									   offset, compact_row_group_size))
 			{
 				int64		first;
 
