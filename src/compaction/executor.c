@@ -170,6 +170,18 @@ CarryDeletions(GroupRun *gs)
 			continue;
 		for (uint32 off = 0; off < now->nrows; off++)
 		{
+			/* a byte at a time through the rows deleted in neither */
+			if (off % 8 == 0)
+			{
+				uint8		fresh = now->bits[off / 8] &
+					~(gs->deleted[s] ? gs->deleted[s]->bits[off / 8] : 0);
+
+				if (fresh == 0)
+				{
+					off += 7;
+					continue;
+				}
+			}
 			if (!DeletionVectorIsSet(now, off) ||
 				(gs->deleted[s] && DeletionVectorIsSet(gs->deleted[s], off)))
 				continue;

@@ -11,9 +11,11 @@
  * as F's file: VACUUM removes both once no snapshot can see F.
  *
  * Layout: RowMapHeader, then either the runs of consecutive entries (a
- * merge's map), or the zstd-compressed deltas between consecutive entries
- * (int64 each; a rewrite dropping many scattered rows), or, for a sort's
- * permutation, the entries bit-packed as distances from the smallest one.
+ * merge's map), or the first new row and a bitmap of the kept rows (a
+ * rewrite dropping many scattered rows), or the zstd-compressed deltas
+ * between consecutive entries (int64 each; other maps that mostly follow
+ * on), or, for a sort's permutation, the entries bit-packed as distances
+ * from the smallest one.
  * A map serves only snapshots older than its compaction, none of which
  * survives a restart, so a new version never needs to read an old one.
  *
